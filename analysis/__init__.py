@@ -1,0 +1,1 @@
+"""Results folder -> pandas DataFrames -> report tables and plots (python -m analysis FOLDER)."""

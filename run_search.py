@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""Run a hyperparameter search for one practice model: Optuna (TPE) proposes, ASHA stops weak
+trials early, Ray places trials on the CPUs/GPUs it has, and the report is written at the end.
+
+    python run_search.py --list-spaces
+    python run_search.py --space basenet --dataset digits
+    python run_search.py --space basenet --smoke-test
+    python run_search.py --space basenet --name basenet --resume
+
+Every input error exits with code 2 and one line, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import search_spaces
+from search_spaces._common import SMOKE_BUDGET, Budget, override
+from trainables import datasets
+
+
+# TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+class UsageError(Exception):
+    """A bad flag, name, file or setting: exit code 2 with this one line."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Hyperparameter search (Ray Tune + ASHA + Optuna) for the practice models.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--space", help="search space to run (see --list-spaces)")
+    p.add_argument("--list-spaces", action="store_true",
+                   help="list every space with its dataset, model and description, then exit")
+    p.add_argument("--dataset", help="dataset instead of the space's own: "
+                   + ", ".join(sorted(datasets.LOADERS)))
+    p.add_argument("--num-samples", type=int, help="trials to run (default: the space's)")
+    p.add_argument("--max-epochs", type=int, help="epochs a trial may run: ASHA's max_t")
+    p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
+    p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/reduction_factor per rung")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPU cores per trial")
+    p.add_argument("--gpus-per-trial", type=float,
+                   help="GPUs per trial, fractions allowed (default: the space's share when "
+                        "GPUs exist, else 0)")
+    p.add_argument("--max-concurrent", type=int,
+                   help="trials at a time (default: as many as the resources allow)")
+    p.add_argument("--max-failures", type=int, default=2,
+                   help="retries of a failed trial from its last checkpoint")
+    p.add_argument("--storage-path", default="./results",
+                   help="results root (a path all nodes see on a cluster)")
+    p.add_argument("--name", help="experiment name: the folder under --storage-path "
+                                   "(default: the space name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial")
+    p.add_argument("--smoke-test", action="store_true",
+                   help=f"tiny budget for tests ({SMOKE_BUDGET}); explicit flags still win")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted experiment --storage-path/--name")
+    p.add_argument("--address", help="connect to a running Ray cluster (auto or HOST:PORT) "
+                                     "instead of starting one on this machine")
+    return p.parse_args(argv)
+
+
+def list_spaces() -> str:
+    rows = [(name, s.dataset, s.model, s.description)
+            for name, s in ((n, search_spaces.load(n)) for n in search_spaces.names())]
+    widths = [max(len(r[i]) for r in rows + [("space", "dataset", "model", "")]) for i in range(3)]
+    lines = [f"{'space':<{widths[0]}}  {'dataset':<{widths[1]}}  {'model':<{widths[2]}}  description"]
+    lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def local_gpus() -> int:
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to --storage-path {path} ({e.strerror}); "
+                         f"give a writable folder") from None
+
+
+def plan(args: argparse.Namespace) -> dict:
+    """Check every input and settle the search's settings; nothing heavy, Ray not started."""
+    if not args.space:
+        raise UsageError("--space is required; choose one of: " + ", ".join(search_spaces.names()))
+    try:
+        space = search_spaces.load(args.space)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    dataset = args.dataset or space.dataset
+    if dataset not in datasets.LOADERS:
+        raise UsageError(f"unknown dataset {dataset!r}; choose one of: "
+                         + ", ".join(sorted(datasets.LOADERS)))
+    base = SMOKE_BUDGET if args.smoke_test else space.budget_for(dataset)
+    budget = override(base, num_samples=args.num_samples, max_epochs=args.max_epochs,
+                      grace_period=args.grace_period, reduction_factor=args.reduction_factor)
+    checks = {"--num-samples": budget.num_samples, "--max-epochs": budget.max_epochs,
+              "--grace-period": budget.grace_period, "--cpus-per-trial": args.cpus_per_trial}
+    for flag, value in checks.items():
+        if value < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {value}")
+    if budget.reduction_factor < 2:
+        raise UsageError(f"--reduction-factor must be at least 2, got {budget.reduction_factor}")
+    if budget.grace_period > budget.max_epochs:
+        raise UsageError(f"--grace-period ({budget.grace_period}) exceeds --max-epochs "
+                         f"({budget.max_epochs}); lower it or raise --max-epochs")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent must be a positive integer, got {args.max_concurrent}")
+    if args.max_failures < 0:
+        raise UsageError(f"--max-failures must be 0 or more, got {args.max_failures}")
+
+    gpus_per_trial = args.gpus_per_trial
+    if args.address is None:  # on a cluster, Ray checks the request against the nodes
+        gpus = local_gpus()
+        if gpus_per_trial is None:
+            gpus_per_trial = space.gpu if gpus else 0.0
+        if gpus_per_trial < 0 or gpus_per_trial > gpus:
+            raise UsageError(f"--gpus-per-trial {gpus_per_trial:g} but this machine has {gpus} "
+                             f"GPU(s); use a value between 0 and {gpus}")
+        if args.cpus_per_trial > (os.cpu_count() or 1):
+            raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} but this machine has "
+                             f"{os.cpu_count()} CPU(s)")
+
+    storage = args.storage_path
+    name = args.name or args.space
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+        check_writable(Path(storage))
+        experiment = Path(storage) / name
+        from ray import tune
+        exists = experiment.exists() and any(experiment.iterdir())
+        if args.resume and not tune.Tuner.can_restore(str(experiment)):
+            raise UsageError(f"--resume: {experiment} holds no experiment to resume; "
+                             f"drop --resume to start one")
+        if exists and not args.resume:
+            raise UsageError(f"{experiment} already holds an experiment; add --resume to "
+                             f"continue it, or --name NEW to start another")
+    return {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
+            "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed}
+
+
+def define(trial, *, space_name: str, seed: int):
+    """The space's define-by-run function plus the seed every trial trains with."""
+    constants = search_spaces.load(space_name).define(trial) or {}
+    return {**constants, "seed": seed}
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from trainables.train import train
+
+    space = search_spaces.load(settings["space"])
+    budget: Budget = settings["budget"]
+    trainable = tune.with_resources(
+        tune.with_parameters(train, data=data, max_epochs=budget.max_epochs),
+        {"cpu": args.cpus_per_trial, "gpu": settings["gpus_per_trial"]})
+    path = f"{settings['storage']}/{settings['name']}"
+    if args.resume:
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=True)
+    searcher = OptunaSearch(
+        space=functools.partial(define, space_name=settings["space"], seed=settings["seed"]),
+        metric=space.metric, mode=space.mode,
+        points_to_evaluate=[{**p} for p in space.points_to_evaluate],
+        sampler=TPESampler(seed=settings["seed"]))
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
+                              grace_period=budget.grace_period,
+                              reduction_factor=budget.reduction_factor)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
+            num_samples=budget.num_samples, max_concurrent_trials=args.max_concurrent,
+            reuse_actors=True, trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=settings["name"], storage_path=settings["storage"],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            verbose=1))
+
+
+def write_search_json(settings: dict, **extra) -> Path:
+    """The experiment's own record (space, dataset, budget, seed): analysis and --resume read it."""
+    folder = Path(settings["storage"]) / settings["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "search.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record |= {k: v for k, v in settings.items() if k != "budget"}
+    record |= {"budget": vars(settings["budget"]), **extra}
+    path.write_text(json.dumps(record, indent=2))
+    return folder
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.list_spaces:
+        print(list_spaces())
+        return 0
+    try:
+        settings = plan(args)
+        data = datasets.load(settings["dataset"])
+    except (UsageError, datasets.DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(data.summary(), flush=True)
+
+    import ray
+    os.environ.update(WORKER_ENV)
+    ray.init(address=args.address, include_dashboard=False if args.address is None else None,
+             logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
+    experiment = write_search_json(settings, started=time.time(), finished=None)
+    tuner = make_tuner(settings, args, data)
+    tuner.fit()
+    write_search_json(settings, finished=time.time())
+
+    from analysis import report
+    from trainables.evaluate import evaluate_best_trial
+    evaluate_best_trial(experiment, data)
+    path = report.write(experiment)
+    print(f"Report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""What every space shares: the Space declaration, budgets, and the common hyperparameter block.
+
+A space module declares and loads nothing. It holds one `SPACE = Space(...)`; its docstring gives
+the command to run it, its default budget and the report's reference accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from trainables.optimizers import NAMES as OPTIMIZERS
+
+# Learning-rate ranges per optimizer (log-uniform): Adadelta needs rates near 1, Adam near 1e-3.
+LEARNING_RATES = {
+    "sgd": (1e-4, 0.3), "rmsprop": (1e-5, 1e-2), "adam": (1e-5, 1e-2), "adadelta": (1e-3, 3.0),
+    "adagrad": (1e-4, 0.3), "adamax": (1e-5, 3e-2), "nadam": (1e-5, 1e-2),
+}
+BATCH_SIZES = (32, 64, 128, 256)
+
+
+def suggest_common(trial, optimizers=OPTIMIZERS, batch_sizes=BATCH_SIZES, dropout=(0.0, 0.6)):
+    """The block every space searches: optimizer, learning_rate (range by optimizer), batch_size,
+    dropout. Optuna define-by-run: call it from a space's `define(trial)`."""
+    optimizer = trial.suggest_categorical("optimizer", list(optimizers))
+    trial.suggest_float("learning_rate", *LEARNING_RATES[optimizer], log=True)
+    trial.suggest_categorical("batch_size", list(batch_sizes))
+    trial.suggest_float("dropout", *dropout)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many trials, and ASHA's epochs: max_t, grace period, reduction factor."""
+    num_samples: int
+    max_epochs: int
+    grace_period: int
+    reduction_factor: int = 3
+
+
+# The bundled digits are small and easy: the same budget serves every space on them.
+DIGITS_BUDGET = Budget(num_samples=16, max_epochs=16, grace_period=2, reduction_factor=3)
+# --smoke-test: the smallest run that still exercises trials, ASHA rungs and the report.
+SMOKE_BUDGET = Budget(num_samples=6, max_epochs=4, grace_period=1, reduction_factor=2)
+
+
+@dataclass(frozen=True)
+class Space:
+    description: str                 # one line, for --list-spaces
+    model: str                       # the model's catalogue name (or family when it is searched)
+    dataset: str                     # the space's own dataset
+    define: Callable                 # Optuna define-by-run: suggests, returns the constants
+    points_to_evaluate: list[dict]   # the report's own configuration(s), evaluated first
+    budget: Budget                   # for the space's own dataset
+    reference: dict = field(default_factory=dict)  # dataset -> (test accuracy, "source")
+    gpu: float = 0.25                # share of one GPU per trial, when GPUs exist
+    metric: str = "val_accuracy"
+    mode: str = "max"
+
+    def budget_for(self, dataset: str) -> Budget:
+        return DIGITS_BUDGET if dataset == "digits" and dataset != self.dataset else self.budget
+
+
+def override(budget: Budget, **values) -> Budget:
+    """The budget with the given fields replaced (None leaves a field as it is)."""
+    return replace(budget, **{k: v for k, v in values.items() if v is not None})

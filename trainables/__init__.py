@@ -1,0 +1,1 @@
+"""Data loading, tf.data pipelines, model builders and the one Ray-facing training function."""

@@ -1,0 +1,29 @@
+"""The seven optimizers of the reports, by name, as fresh Keras optimizers."""
+
+from __future__ import annotations
+
+# Keras's default learning rates: the optimizer-comparison study (report 000) used these.
+DEFAULT_LEARNING_RATES = {
+    "sgd": 0.01, "rmsprop": 0.001, "adam": 0.001, "adadelta": 0.001,
+    "adagrad": 0.001, "adamax": 0.001, "nadam": 0.001,
+}
+NAMES = tuple(DEFAULT_LEARNING_RATES)
+
+
+def make(name: str, learning_rate: float):
+    """A new optimizer. SGD is the reports' SGD(momentum=0.9, nesterov=True, decay=1e-6):
+    Keras 3 has no `decay`, and InverseTimeDecay(decay_steps=1, decay_rate=1e-6) is the same
+    lr / (1 + 1e-6 * iterations) schedule."""
+    import keras
+
+    if name == "sgd":
+        schedule = keras.optimizers.schedules.InverseTimeDecay(learning_rate, 1, 1e-6)
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    classes = {
+        "rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
+        "adadelta": keras.optimizers.Adadelta, "adagrad": keras.optimizers.Adagrad,
+        "adamax": keras.optimizers.Adamax, "nadam": keras.optimizers.Nadam,
+    }
+    if name not in classes:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(NAMES)}")
+    return classes[name](learning_rate)

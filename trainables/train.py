@@ -1,0 +1,126 @@
+"""The one function that talks to Ray: train one configuration, report once per epoch.
+
+`train` is wrapped by `tune.with_parameters(train, data=..., max_epochs=...)`, so the dataset reaches
+every trial through the Ray object store. Each epoch reports `loss`, `accuracy`, `val_loss`,
+`val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch) with a checkpoint holding the
+last weights, the best weights (by `val_accuracy`) and the optimizer state. The last result of a trial
+that finishes its budget (or stops early by its own patience) also holds `test_loss` and
+`test_accuracy`, measured with its best weights. A non-finite loss ends the trial with
+`diverged: True`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trainables import models, optimizers, pipeline
+from trainables.evaluate import evaluate
+from trainables.datasets import Data
+
+_threads_set: int | None = None  # TensorFlow's thread pools can be sized once per process
+
+
+def configure_tensorflow(cpus: int, gpus: float) -> None:
+    """Size TensorFlow's thread pools to the trial's CPU share and let GPU memory grow.
+
+    Ray's resources are logical: without this a 1-CPU trial starts one thread per core and two
+    trials on a 2-core machine fight over them. Memory growth keeps trials that share a GPU from
+    each taking all of its memory. Both must happen before TensorFlow initialises, and a reused
+    actor keeps the first setting."""
+    global _threads_set
+    import tensorflow as tf
+
+    if _threads_set is None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cpus)
+            tf.config.threading.set_inter_op_parallelism_threads(cpus)
+            if gpus:
+                for gpu in tf.config.list_physical_devices("GPU"):
+                    tf.config.experimental.set_memory_growth(gpu, True)
+            _threads_set = cpus
+        except RuntimeError:  # TensorFlow already initialised in this process
+            _threads_set = -1
+
+
+def compiled_model(config: dict, data: Data):
+    model = models.build(config, data.input_shape, data.num_classes)
+    model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _save(folder: Path, model, best_weights: list, state: dict) -> None:
+    model.save_weights(folder / "last.weights.h5")  # Keras stores the optimizer's state with it
+    save_weights(folder / "best.npz", best_weights)
+    (folder / "state.json").write_text(json.dumps(state))
+
+
+def _restore(folder: Path, model) -> tuple[dict, list]:
+    model.optimizer.build(model.trainable_variables)  # so its saved state loads too
+    model.load_weights(folder / "last.weights.h5")
+    return json.loads((folder / "state.json").read_text()), load_weights(folder / "best.npz")
+
+
+def save_weights(path: Path, weights: list) -> None:
+    np.savez(path, *weights)
+
+
+def load_weights(path: Path) -> list:
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+def train(config: dict, *, data: Data, max_epochs: int) -> None:
+    import keras
+    from ray import tune
+
+    resources = tune.get_context().get_trial_resources().required_resources
+    configure_tensorflow(max(1, int(resources.get("CPU", 1))), resources.get("GPU", 0))
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config["seed"])
+
+    model = compiled_model(config, data)
+    train_ds = pipeline.batches(data.x_train, data.y_train, config["batch_size"], shuffle=True,
+                                seed=config["seed"])
+    val_ds = pipeline.batches(data.x_val, data.y_val, config["batch_size"])
+
+    state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
+    best_weights = model.get_weights()
+    if checkpoint := tune.get_checkpoint():
+        with checkpoint.as_directory() as folder:
+            state, best_weights = _restore(Path(folder), model)
+
+    # Within-trial early stopping, as the reports used it (0 = off); ASHA still decides across trials.
+    patience, monitor = config.get("patience", 0), config.get("monitor", "val_loss")
+    sign = 1.0 if monitor.endswith("loss") else -1.0
+
+    for epoch in range(state["epoch"], max_epochs):
+        history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch,
+                            epochs=epoch + 1, verbose=0).history
+        metrics = {k: float(v[-1]) for k, v in history.items()}
+        metrics["epoch"] = epoch + 1
+        metrics["diverged"] = not math.isfinite(metrics["loss"])
+
+        if metrics["val_accuracy"] > state["best_val_accuracy"]:
+            state["best_val_accuracy"] = metrics["val_accuracy"]
+            best_weights = model.get_weights()
+        if sign * metrics[monitor] < state["best_monitor"]:
+            state["best_monitor"], state["waited"] = sign * metrics[monitor], 0
+        else:
+            state["waited"] += 1
+        state["epoch"] = epoch + 1
+        finished = epoch + 1 == max_epochs or bool(patience and state["waited"] >= patience)
+
+        with tempfile.TemporaryDirectory() as folder:
+            _save(Path(folder), model, best_weights, state)
+            if finished and not metrics["diverged"]:
+                model.set_weights(best_weights)
+                metrics |= evaluate(model, data, config["batch_size"])
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        if finished or metrics["diverged"]:
+            return
