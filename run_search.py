@@ -79,8 +79,9 @@ def list_spaces() -> str:
 
 
 def local_gpus() -> int:
-    import tensorflow as tf
-    return len(tf.config.list_physical_devices("GPU"))
+    """GPUs on this machine, counted as Ray counts them (CUDA_VISIBLE_DEVICES, then NVML)."""
+    from ray._private.accelerators import get_accelerator_manager_for_resource
+    return get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
 
 
 def check_writable(path: Path) -> None:

@@ -100,8 +100,23 @@ def _read_cifar_batch(path: Path, label_key: bytes):
     return x, y
 
 
+def _download(origin: str, target: Path, what: str, where: str) -> None:
+    """Fetch `origin` into the Keras cache as Keras would (no Keras import: errors come first)."""
+    import urllib.request
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        print(f"Downloading {origin}", flush=True)
+        urllib.request.urlretrieve(origin, partial)
+        partial.replace(target)
+    except (OSError, ValueError) as e:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"{what} is not in the Keras cache and could not be downloaded ({e}); "
+                        f"put {where}, or use --dataset digits") from None
+
+
 def _cifar_folder(kind: str) -> Path:
-    """The extracted CIFAR folder in the Keras cache, extracting or downloading the archive first."""
+    """The extracted CIFAR folder in the Keras cache, extracting (or downloading) the archive."""
     cache_dir, inner, origin, *_ = _CIFAR[kind]
     folder = keras_cache() / cache_dir / inner
     if folder.is_dir():
@@ -109,15 +124,9 @@ def _cifar_folder(kind: str) -> Path:
     archives = [keras_cache() / f"{cache_dir}_archive", keras_cache() / Path(origin).name]
     archive = next((a for a in archives if a.is_file()), None)
     if archive is None:
-        import keras
-        try:  # Keras downloads into its cache and extracts there
-            keras.utils.get_file(fname=cache_dir, origin=origin, extract=True)
-        except Exception as e:
-            raise DataError(
-                f"{kind} is not in the Keras cache and could not be downloaded ({e}); put "
-                f"{Path(origin).name} from {origin} in {keras_cache()}/ (or set KERAS_HOME), "
-                f"or use --dataset digits") from None
-        return folder
+        archive = archives[0]
+        _download(origin, archive, kind, f"{Path(origin).name} from {origin} in "
+                                         f"{keras_cache()}/ (or set KERAS_HOME)")
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(keras_cache() / cache_dir, filter="data")
@@ -155,17 +164,46 @@ def load_cifar10() -> Data:
     return _with_val("cifar10", *_load_cifar("cifar10"), 10)
 
 
-def load_fashion_mnist() -> Data:
-    """Fashion-MNIST 28x28x1 via Keras's loader and cache, 10% of train as val."""
-    import keras
-    try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
-    except Exception as e:
-        raise DataError(f"fashion_mnist is not in the Keras cache and could not be downloaded "
-                        f"({e}); put its four .gz files in {keras_cache()}/fashion-mnist/, "
-                        f"or use --dataset digits") from None
-    return _with_val("fashion_mnist", x_train[..., None], y_train, x_test[..., None], y_test, 10)
+_FASHION = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    import gzip
+    try:
+        with gzip.open(path, "rb") as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+    except (OSError, EOFError, ValueError) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}); delete it so it is fetched "
+                        f"again") from None
+
+
+def load_fashion_mnist() -> Data:
+    """Fashion-MNIST 28x28x1 from the Keras cache (datasets/fashion-mnist/), 10% of train as val."""
+    folder = keras_cache() / "fashion-mnist"
+    arrays = {}
+    for part in ("train", "t10k"):
+        paths = {kind: folder / f"{part}-{kind}-idx{n}-ubyte.gz"
+                 for kind, n in (("labels", 1), ("images", 3))}
+        for path in paths.values():
+            if not path.is_file():
+                _download(_FASHION + path.name, path, "fashion_mnist",
+                          f"the four Fashion-MNIST .gz files from {_FASHION} in {folder}/")
+        y = _read_idx(paths["labels"], 8)
+        x = _read_idx(paths["images"], 16)
+        if x.size != len(y) * 28 * 28:
+            raise DataError(f"{paths['images']} holds {x.size} bytes of pixels for {len(y)} "
+                            f"labels; the files do not match: delete and fetch them again")
+        arrays[part] = (x.reshape(len(y), 28, 28, 1), y)
+    return _with_val("fashion_mnist", *arrays["train"], *arrays["t10k"], 10)
+
+
+# (input shape, classes) of each dataset as the models see it, known without loading anything.
+SHAPES = {
+    "digits": ((32, 32, 3), 10),
+    "cifar100_25": ((32, 32, 3), 25),
+    "cifar10": ((32, 32, 3), 10),
+    "fashion_mnist": ((28, 28, 1), 10),
+}
 
 LOADERS = {
     "digits": load_digits,

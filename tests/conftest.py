@@ -1,0 +1,30 @@
+"""Shared fixtures: the repository on sys.path, a command runner, and one real smoke search."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run a repository command (`python run_search.py ...`) as a user would; capture its output."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def smoke_search(tmp_path_factory):
+    """A real smoke search of the basenet space on digits; the experiment folder."""
+    storage = tmp_path_factory.mktemp("results")
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+               "--storage-path", storage, "--name", "smoke")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "smoke", proc

@@ -1,0 +1,89 @@
+"""End to end: a real (tiny) Ray Tune search on digits, its results folder and its report."""
+
+import json
+import shutil
+
+import pandas as pd
+
+from conftest import run
+from search_spaces import load
+from search_spaces._common import SMOKE_BUDGET
+
+
+def test_search_writes_every_report_file(smoke_search):
+    folder, proc = smoke_search
+    assert proc.stdout.strip().splitlines()[-1] == f"Report: {folder / 'report' / 'README.md'}"
+    for name in ["README.md", "trials.csv", "trials.md", "best.csv", "best.md", "curves.png",
+                 "search.png"]:
+        assert (folder / "report" / name).stat().st_size > 0, name
+    assert (folder / "report" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trials_table_holds_every_trial_and_asha_stopped_some(smoke_search):
+    folder, _ = smoke_search
+    trials = pd.read_csv(folder / "report" / "trials.csv")
+    assert len(trials) == SMOKE_BUDGET.num_samples
+    for column in ["trial_id", "status", "epochs", "optimizer", "learning_rate", "batch_size",
+                   "dropout", "val_accuracy", "val_loss", "test_accuracy"]:
+        assert column in trials.columns, column
+    assert trials["trial_id"].is_unique
+    assert trials["epochs"].between(1, SMOKE_BUDGET.max_epochs).all()
+    assert set(trials["status"]) <= {"completed", "stopped", "diverged"}
+    # ASHA stopped some trials before the budget; the others ran it all and were tested.
+    stopped = trials[trials["status"] == "stopped"]
+    completed = trials[trials["status"] == "completed"]
+    assert len(stopped) >= 1 and len(completed) >= 1
+    assert (stopped["epochs"] < SMOKE_BUDGET.max_epochs).all() and stopped["test_accuracy"].isna().all()
+    assert (completed["epochs"] == SMOKE_BUDGET.max_epochs).all()
+    assert completed["test_accuracy"].between(0, 1).all()
+    assert trials["val_accuracy"].is_monotonic_decreasing  # best first
+
+
+def test_search_starts_from_the_reports_configuration(smoke_search):
+    folder, _ = smoke_search
+    first = load("basenet").points_to_evaluate[0]
+    configs = [json.loads(p.read_text()) for p in folder.glob("trial_*/params.json")]
+    assert any(all(c[k] == v for k, v in first.items()) for c in configs)
+    assert all(c["seed"] == 0 and c["model"] == "basenet" for c in configs)
+
+
+def test_per_epoch_results_have_the_contract_metrics(smoke_search):
+    folder, _ = smoke_search
+    for result_file in folder.glob("trial_*/result.json"):
+        rows = [json.loads(line) for line in result_file.read_text().splitlines()]
+        assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+        assert [r["training_iteration"] for r in rows] == [r["epoch"] for r in rows]
+        for r in rows:
+            assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch"} <= r.keys()
+
+
+def test_best_configuration_is_tested_and_beside_the_reference(smoke_search):
+    folder, _ = smoke_search
+    best = pd.read_csv(folder / "report" / "best.csv")
+    trials = pd.read_csv(folder / "report" / "trials.csv")
+    assert len(best) == 1
+    assert best["val_accuracy"].iloc[0] == trials["val_accuracy"].max()
+    test = json.loads((folder / "best_test.json").read_text())
+    assert best["test_accuracy"].iloc[0] == test["test_accuracy"]
+    assert 0.2 < test["test_accuracy"] <= 1.0  # learnt something in 4 epochs of digits
+    assert (folder / test["checkpoint"] / "best.npz").exists()
+    assert "reference_test_accuracy" in best.columns and "reference_source" in best.columns
+    assert "digits" in best["reference_source"].iloc[0]  # the reports had no digits number
+
+
+def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
+    folder, _ = smoke_search
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    shutil.rmtree(copy / "report")
+    proc = run("-m", "analysis", copy)
+    assert proc.returncode == 0, proc.stderr
+    for name in ["trials.csv", "best.csv", "trials.md"]:
+        original = (folder / "report" / name).read_text()
+        rebuilt = (copy / "report" / name).read_text()
+        assert rebuilt == original.replace(str(folder), str(copy)), name
+
+
+def test_analysis_of_a_folder_that_is_no_experiment_exits_2(tmp_path):
+    proc = run("-m", "analysis", tmp_path)
+    assert proc.returncode == 2 and "no search.json" in proc.stderr

@@ -1,0 +1,54 @@
+"""Every space imports, samples valid configurations, starts from the report's, and builds."""
+
+import optuna
+import pytest
+
+import search_spaces
+from trainables import models
+from trainables.datasets import SHAPES
+from trainables.optimizers import NAMES
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def sample(space, seed):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    trial = study.ask()
+    constants = space.define(trial) or {}
+    return {**trial.params, **constants}
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_space_samples_the_contract_hyperparameters(name):
+    space = search_spaces.load(name)
+    for seed in range(5):
+        config = sample(space, seed)
+        assert config["optimizer"] in NAMES
+        assert 0 < config["learning_rate"] < 10
+        assert config["batch_size"] in (16, 32, 64, 128, 256, 512, 1000)
+        assert 0 <= config["dropout"] < 1
+        assert config["model"] in models.BUILDERS
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_space_declares_a_valid_budget_dataset_and_report_start(name):
+    space = search_spaces.load(name)
+    assert space.__module__ == f"search_spaces.{name}" or space.define.__module__.endswith(name)
+    assert space.dataset in SHAPES
+    assert space.description and len(space.description.splitlines()) == 1
+    assert 1 <= space.budget.grace_period <= space.budget.max_epochs
+    assert space.points_to_evaluate, "a space starts from the report's configuration"
+    sampled = set(sample(space, 0))
+    for point in space.points_to_evaluate:
+        assert {"optimizer", "learning_rate", "batch_size", "dropout"} <= point.keys()
+        assert set(point) <= sampled, f"{set(point) - sampled} is not in the space"
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_space_model_builds_with_the_right_output_shape(name):
+    space = search_spaces.load(name)
+    config = sample(space, 0)
+    for dataset in {space.dataset, "digits"}:
+        shape, classes = SHAPES[dataset]
+        model = models.build(config, shape, classes)
+        assert model.output_shape == (None, classes)
