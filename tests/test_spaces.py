@@ -27,7 +27,7 @@ def test_space_samples_the_contract_hyperparameters(name):
         assert 0 < config["learning_rate"] < 10
         assert config["batch_size"] in (16, 32, 64, 128, 256, 512, 1000)
         assert 0 <= config["dropout"] < 1
-        assert config["model"] in models.BUILDERS
+        assert config["model"] in models.all_builders()
 
 
 @pytest.mark.parametrize("name", search_spaces.names())

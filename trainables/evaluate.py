@@ -9,9 +9,9 @@ from trainables import pipeline
 from trainables.datasets import Data
 
 
-def evaluate(model, data: Data, batch_size: int) -> dict:
-    result = model.evaluate(pipeline.batches(data.x_test, data.y_test, batch_size),
-                            verbose=0, return_dict=True)
+def evaluate(model, data: Data, config: dict) -> dict:
+    result = model.evaluate(pipeline.eval_batches(data, "test", config), verbose=0,
+                            return_dict=True)
     return {"test_loss": float(result["loss"]), "test_accuracy": float(result["accuracy"])}
 
 
@@ -29,6 +29,6 @@ def evaluate_best_trial(experiment: Path, data: Data) -> dict | None:
     record = {"trial_id": best["trial_id"],
               "checkpoint": str(Path(best["checkpoint"]).relative_to(experiment)),
               "val_accuracy": best["val_accuracy"],
-              **evaluate(model, data, best["config"]["batch_size"])}
+              **evaluate(model, data, best["config"])}
     (experiment / "best_test.json").write_text(json.dumps(record, indent=2))
     return record

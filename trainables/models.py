@@ -63,9 +63,16 @@ def basenet_bn_after(config, input_shape, num_classes):
 BUILDERS = {f.__name__: f for f in (basenet, basenet_bn_before, basenet_bn_after)}
 
 
+def all_builders() -> dict:
+    """Every model by catalogue name: trained from scratch (here) and transfer (trainables.transfer)."""
+    from trainables import transfer
+    return {**BUILDERS, **transfer.BUILDERS}
+
+
 def build(config, input_shape, num_classes) -> keras.Model:
     """The model named by config["model"]."""
+    builders = all_builders()
     name = config["model"]
-    if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(BUILDERS))}")
-    return BUILDERS[name](config, input_shape, num_classes)
+    if name not in builders:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(builders))}")
+    return builders[name](config, input_shape, num_classes)

@@ -21,3 +21,14 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = Fa
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
+
+
+def train_batches(data, config: dict) -> tf.data.Dataset:
+    """The training split, shuffled each epoch (augmented per the config, once that lands)."""
+    return batches(data.x_train, data.y_train, config["batch_size"], shuffle=True,
+                   seed=config["seed"])
+
+
+def eval_batches(data, split: str, config: dict) -> tf.data.Dataset:
+    """The `val` or `test` split, never augmented."""
+    return batches(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), config["batch_size"])

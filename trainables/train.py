@@ -85,9 +85,8 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     keras.utils.set_random_seed(config["seed"])
 
     model = compiled_model(config, data)
-    train_ds = pipeline.batches(data.x_train, data.y_train, config["batch_size"], shuffle=True,
-                                seed=config["seed"])
-    val_ds = pipeline.batches(data.x_val, data.y_val, config["batch_size"])
+    train_ds = pipeline.train_batches(data, config)
+    val_ds = pipeline.eval_batches(data, "val", config)
 
     state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
     best_weights = model.get_weights()
@@ -120,7 +119,7 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
             _save(Path(folder), model, best_weights, state)
             if finished and not metrics["diverged"]:
                 model.set_weights(best_weights)
-                metrics |= evaluate(model, data, config["batch_size"])
+                metrics |= evaluate(model, data, config)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         if finished or metrics["diverged"]:
             return
