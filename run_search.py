@@ -42,7 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--list-spaces", action="store_true",
                    help="list every space with its dataset, model and description, then exit")
     p.add_argument("--dataset", help="dataset instead of the space's own: "
-                   + ", ".join(sorted(datasets.LOADERS)))
+                   + ", ".join(datasets.names()))
+    p.add_argument("--data-dir", help="folder holding a downloaded dataset (cub200, pathmnist; "
+                                      f"default ${datasets.DATA_DIR_ENV})")
+    p.add_argument("--weights", help="backbone weights of transfer spaces: imagenet (Keras's "
+                                     "download and cache), none (random init) or a .h5 file")
     p.add_argument("--num-samples", type=int, help="trials to run (default: the space's)")
     p.add_argument("--max-epochs", type=int, help="epochs a trial may run: ASHA's max_t")
     p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
@@ -103,9 +107,20 @@ def plan(args: argparse.Namespace) -> dict:
     except KeyError as e:
         raise UsageError(e.args[0]) from None
     dataset = args.dataset or space.dataset
-    if dataset not in datasets.LOADERS:
+    if dataset not in datasets.names():
         raise UsageError(f"unknown dataset {dataset!r}; choose one of: "
-                         + ", ".join(sorted(datasets.LOADERS)))
+                         + ", ".join(datasets.names()))
+    weights = None
+    if space.transfer:
+        weights = args.weights or "imagenet"
+        if weights not in ("imagenet", "none"):
+            if not Path(weights).expanduser().is_file():
+                raise UsageError(f"--weights {weights}: no such file; give imagenet, none or "
+                                 f"the path of a weights file")
+            weights = str(Path(weights).expanduser().resolve())
+    elif args.weights:
+        raise UsageError(f"--weights applies to transfer spaces only; {args.space} trains "
+                         f"from scratch")
     base = SMOKE_BUDGET if args.smoke_test else space.budget_for(dataset)
     budget = override(base, num_samples=args.num_samples, max_epochs=args.max_epochs,
                       grace_period=args.grace_period, reduction_factor=args.reduction_factor)
@@ -150,14 +165,39 @@ def plan(args: argparse.Namespace) -> dict:
         if exists and not args.resume:
             raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                              f"continue it, or --name NEW to start another")
-    return {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
-            "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed}
+    settings = {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
+                "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed,
+                "weights": weights, "data_dir": args.data_dir}
+    if args.resume and "://" not in storage:
+        settings |= saved_settings(Path(storage) / name, args.space)
+    return settings
 
 
-def define(trial, *, space_name: str, seed: int):
-    """The space's define-by-run function plus the seed every trial trains with."""
-    constants = search_spaces.load(space_name).define(trial) or {}
-    return {**constants, "seed": seed}
+def saved_settings(experiment: Path, space: str) -> dict:
+    """What an interrupted search ran with (search.json): a resumed search must not change it."""
+    try:
+        record = json.loads((experiment / "search.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume: cannot read {experiment / 'search.json'} ({e}); is "
+                         f"{experiment} an experiment of this suite?") from None
+    if record.get("space") != space:
+        raise UsageError(f"--resume: {experiment} is a search of space {record.get('space')!r}, "
+                         f"not {space!r}")
+    keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial")
+    return {**{k: record[k] for k in keep if k in record}, "budget": Budget(**record["budget"])}
+
+
+def define(trial, *, space_name: str, constants: dict):
+    """The space's define-by-run function plus the constants from the command line."""
+    return {**(search_spaces.load(space_name).define(trial) or {}), **constants}
+
+
+def constants(settings: dict) -> dict:
+    """What every trial's config gets from the command line: the seed, backbone weights."""
+    extra = {"seed": settings["seed"]}
+    if settings["weights"] is not None:
+        extra["weights"] = settings["weights"]
+    return extra
 
 
 def trial_dirname(trial) -> str:
@@ -182,7 +222,8 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=True)
     searcher = OptunaSearch(
-        space=functools.partial(define, space_name=settings["space"], seed=settings["seed"]),
+        space=functools.partial(define, space_name=settings["space"],
+                                constants=constants(settings)),
         metric=space.metric, mode=space.mode,
         points_to_evaluate=[{**p} for p in space.points_to_evaluate],
         sampler=TPESampler(seed=settings["seed"]))
@@ -221,7 +262,10 @@ def main(argv=None) -> int:
         return 0
     try:
         settings = plan(args)
-        data = datasets.load(settings["dataset"])
+        data = datasets.load(settings["dataset"], settings["data_dir"])
+        space = search_spaces.load(settings["space"])
+        if space.prepare is not None:
+            data = space.prepare(data, settings)
     except (UsageError, datasets.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

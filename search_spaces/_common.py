@@ -53,6 +53,9 @@ class Space:
     budget: Budget                   # for the space's own dataset
     reference: dict = field(default_factory=dict)  # dataset -> (test accuracy, "source")
     gpu: float = 0.25                # share of one GPU per trial, when GPUs exist
+    transfer: bool = False           # an ImageNet backbone: config gets `weights` (--weights)
+    prepare: Callable | None = None  # on the driver, before Ray: (data, settings) -> data,
+                                     # e.g. backbone features cached once; raises DataError
     metric: str = "val_accuracy"
     mode: str = "max"
 

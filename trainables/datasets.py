@@ -213,7 +213,22 @@ LOADERS = {
 }
 
 
-def load(name: str) -> Data:
+# Datasets in a folder the user gives (--data-dir or $CNN_SEARCH_DATA): name -> loader(folder).
+FOLDER_LOADERS: dict = {}
+DATA_DIR_ENV = "CNN_SEARCH_DATA"
+
+
+def names() -> list[str]:
+    return sorted({*LOADERS, *FOLDER_LOADERS})
+
+
+def load(name: str, data_dir: str | None = None) -> Data:
+    if name in FOLDER_LOADERS:
+        folder = data_dir or os.environ.get(DATA_DIR_ENV)
+        if not folder:
+            raise DataError(f"{name} is read from a folder you downloaded: give it with "
+                            f"--data-dir DIR or ${DATA_DIR_ENV}")
+        return FOLDER_LOADERS[name](Path(folder).expanduser())
     if name not in LOADERS:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(sorted(LOADERS))}")
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(names())}")
     return LOADERS[name]()

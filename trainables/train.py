@@ -79,6 +79,9 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     import keras
     from ray import tune
 
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
     configure_tensorflow(max(1, int(resources.get("CPU", 1))), resources.get("GPU", 0))
     keras.backend.clear_session()
@@ -104,6 +107,7 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
         metrics = {k: float(v[-1]) for k, v in history.items()}
         metrics["epoch"] = epoch + 1
         metrics["diverged"] = not math.isfinite(metrics["loss"])
+        metrics["node_id"] = node_id
 
         if metrics["val_accuracy"] > state["best_val_accuracy"]:
             state["best_val_accuracy"] = metrics["val_accuracy"]
