@@ -1,0 +1,44 @@
+"""Layer helpers the scratch families share (and transfer heads may reuse)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def _inputs(input_shape):
+    return keras.Input(shape=tuple(input_shape), name="image")
+
+
+def _classifier(x, num_classes):
+    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+
+
+def _conv(x, filters, kernel, bn=None, padding="valid", strides=1):
+    """Conv2D + relu, with BatchNormalization `before` or `after` the relu, or none.
+
+    With BN before the relu the conv has no bias: BN's own shift (beta) replaces it, and a bias
+    there never trains (BN subtracts the batch mean, so its gradient is zero)."""
+    x = layers.Conv2D(filters, kernel, padding=padding, strides=strides, use_bias=bn != "before")(x)
+    return _relu(x, bn)
+
+
+def _dense(x, units, bn=None):
+    """Dense + relu, with BatchNormalization `before` or `after` the relu, or none (bias as `_conv`)."""
+    return _relu(layers.Dense(units, use_bias=bn != "before")(x), bn)
+
+
+def _relu(x, bn):
+    if bn not in (None, "before", "after"):
+        raise ValueError(f"bn must be None, 'before' or 'after', not {bn!r}")
+    if bn == "before":
+        x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    if bn == "after":
+        x = layers.BatchNormalization()(x)
+    return x
+
+
+def _dropout(config, scale=1.0):
+    """A Dropout layer at `scale` times the config's `dropout` (0 when absent: a no-op layer)."""
+    return layers.Dropout(float(config.get("dropout", 0.0)) * scale)
