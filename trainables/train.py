@@ -48,7 +48,9 @@ def configure_tensorflow(cpus: int, gpus: float) -> None:
 
 
 def compiled_model(config: dict, data: Data):
-    model = models.build(config, data.input_shape, data.num_classes)
+    """The model at its native input (pipeline.target_shape: models.input_shape for images), which
+    the pipeline converts any dataset to; compiled with the config's optimizer."""
+    model = models.build(config, pipeline.target_shape(data, config), data.num_classes)
     model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
