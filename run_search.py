@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", help="experiment name: the folder under --storage-path "
                                    "(default: the space name)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2",
+                   help="studies only: restrict a grid axis or change a constant, e.g. "
+                        "--set model=basenet,mired_v1 (repeatable; unknown keys are errors)")
     p.add_argument("--smoke-test", action="store_true",
                    help=f"tiny budget for tests ({SMOKE_BUDGET}); explicit flags still win")
     p.add_argument("--resume", action="store_true",
@@ -131,7 +134,7 @@ def plan(args: argparse.Namespace) -> dict:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
     if budget.reduction_factor < 2:
         raise UsageError(f"--reduction-factor must be at least 2, got {budget.reduction_factor}")
-    if budget.grace_period > budget.max_epochs:
+    if not space.grid and budget.grace_period > budget.max_epochs:
         raise UsageError(f"--grace-period ({budget.grace_period}) exceeds --max-epochs "
                          f"({budget.max_epochs}); lower it or raise --max-epochs")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -165,12 +168,54 @@ def plan(args: argparse.Namespace) -> dict:
         if exists and not args.resume:
             raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                              f"continue it, or --name NEW to start another")
+    grid, fixed = study_settings(space, args.set)
     settings = {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
                 "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed,
-                "weights": weights, "data_dir": args.data_dir}
+                "weights": weights, "data_dir": args.data_dir, "grid": grid, "constants": fixed}
     if args.resume and "://" not in storage:
         settings |= saved_settings(Path(storage) / name, args.space)
     return settings
+
+
+def _parse(value: str, like):
+    """`value` as the type of `like` (bool, int, float or str)."""
+    if isinstance(like, bool):
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{value!r} is not true or false")
+        return value.lower() == "true"
+    return type(like)(value)
+
+
+def study_settings(space, overrides: list[str]) -> tuple[dict | None, dict]:
+    """A study's grid and constants with the --set KEY=V1,V2 overrides applied, strictly."""
+    if not space.grid:
+        if overrides:
+            raise UsageError("--set applies to studies (spaces with a fixed grid) only")
+        return None, {}
+    grid, fixed = dict(space.grid), dict(space.constants)
+    for item in overrides:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--set {item}: write KEY=VALUE or KEY=V1,V2")
+        if key not in grid and key not in fixed:
+            raise UsageError(f"--set {key}: not a grid axis or constant of this study; known: "
+                             + ", ".join([*grid, *fixed]))
+        like = grid[key][0] if key in grid else fixed[key]
+        try:
+            parsed = [_parse(v, like) for v in values.split(",")]
+        except ValueError as e:
+            raise UsageError(f"--set {item}: {e}") from None
+        if key in grid or len(parsed) > 1:  # several values make a constant a grid axis
+            fixed.pop(key, None)
+            grid[key] = parsed
+        else:
+            fixed[key] = parsed[0]
+    return grid, fixed
+
+
+def per_model(spec, *, key: str, table: dict, default):
+    """A study setting that follows the trial's model (Ray resolves it after the grid)."""
+    return table.get(spec.config["model"], {}).get(key, default)
 
 
 def saved_settings(experiment: Path, space: str) -> dict:
@@ -183,7 +228,7 @@ def saved_settings(experiment: Path, space: str) -> dict:
     if record.get("space") != space:
         raise UsageError(f"--resume: {experiment} is a search of space {record.get('space')!r}, "
                          f"not {space!r}")
-    keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial")
+    keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial", "grid", "constants")
     return {**{k: record[k] for k in keep if k in record}, "budget": Budget(**record["budget"])}
 
 
@@ -221,6 +266,23 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
     if args.resume:
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=True)
+    run_config = tune.RunConfig(
+        name=settings["name"], storage_path=settings["storage"],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        failure_config=tune.FailureConfig(max_failures=args.max_failures), verbose=1)
+    if settings["grid"]:  # a study: every combination of the grid, each to the full budget
+        grid = {k: tune.grid_search(v) for k, v in settings["grid"].items()}
+        keys = {k for values in space.per_model.values() for k in values} - set(grid)
+        derived = {k: tune.sample_from(functools.partial(
+            per_model, key=k, table=space.per_model, default=settings["constants"].get(k)))
+            for k in keys}
+        return tune.Tuner(
+            trainable,
+            param_space={**settings["constants"], **constants(settings), **grid, **derived},
+            tune_config=tune.TuneConfig(
+                metric=space.metric, mode=space.mode, max_concurrent_trials=args.max_concurrent,
+                reuse_actors=True, trial_dirname_creator=trial_dirname),
+            run_config=run_config)
     searcher = OptunaSearch(
         space=functools.partial(define, space_name=settings["space"],
                                 constants=constants(settings)),
@@ -236,11 +298,7 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
             metric=space.metric, mode=space.mode, search_alg=searcher, scheduler=scheduler,
             num_samples=budget.num_samples, max_concurrent_trials=args.max_concurrent,
             reuse_actors=True, trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(
-            name=settings["name"], storage_path=settings["storage"],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            failure_config=tune.FailureConfig(max_failures=args.max_failures),
-            verbose=1))
+        run_config=run_config)
 
 
 def write_search_json(settings: dict, **extra) -> Path:

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.results import METRICS, Results, best_trial, load
+from analysis import studies
+from analysis.results import Results, best_trial, load
 
-HIDDEN = {"_config", "checkpoint", "seed", "diverged"}
+HIDDEN = {"_config", "checkpoint", "seed", "diverged", "params"}
 
 
 def save_table(df: pd.DataFrame, folder: Path, stem: str, latex: bool = False) -> None:
@@ -100,6 +102,20 @@ def plot_search(res: Results, path: Path) -> None:
     plt.close(fig)
 
 
+def save_plot(draw, path: Path) -> None:
+    """Call draw(ax) on a fresh figure and save it as PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    draw(ax)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write(folder) -> Path:
     """Write report/ inside the experiment folder; returns the path of its README.md."""
     res = load(folder)
@@ -122,6 +138,16 @@ def write(folder) -> Path:
         plot_curves(res, out / "curves.png")
         plot_search(res, out / "search.png")
         lines += ["![learning curves](curves.png)", "", "![search](search.png)", ""]
+    if res.search["space"] in studies.TABLES and len(res.trials):
+        table, plot = studies.TABLES[res.search["space"]](res)
+        save_table(table, out, "table", latex=True)
+        save_plot(plot, out / "table.png")
+        space_dataset = importlib.import_module(f"search_spaces.{res.search['space']}").SPACE.dataset
+        note = ("" if res.search["dataset"] == space_dataset else
+                f"The report's numbers were measured on {space_dataset}, ours on "
+                f"{res.search['dataset']}: compare the pattern, not the values.\n")
+        lines += ["## The report's table, rebuilt", "", note, "![table](table.png)", "",
+                  (out / "table.md").read_text()]
     lines += ["## Best configuration", "", (out / "best.md").read_text(),
               "## All trials", "", (out / "trials.md").read_text()]
     readme = out / "README.md"

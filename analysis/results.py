@@ -81,6 +81,7 @@ def load(folder) -> Results:
             "loss": best.get("loss"),
             "test_accuracy": last.get("test_accuracy"),
             "test_loss": last.get("test_loss"),
+            "params": last.get("params"),
             "diverged": any(r.get("diverged") for r in by_epoch.values()),
             "checkpoint": str(checkpoints[-1]) if checkpoints else "",
             "_config": config,

@@ -48,7 +48,7 @@ class Space:
     description: str                 # one line, for --list-spaces
     model: str                       # the model's catalogue name (or family when it is searched)
     dataset: str                     # the space's own dataset
-    define: Callable                 # Optuna define-by-run: suggests, returns the constants
+    define: Callable | None          # Optuna define-by-run: suggests, returns the constants
     points_to_evaluate: list[dict]   # the report's own configuration(s), evaluated first
     budget: Budget                   # for the space's own dataset
     reference: dict = field(default_factory=dict)  # dataset -> (test accuracy, "source")
@@ -58,9 +58,27 @@ class Space:
                                      # e.g. backbone features cached once; raises DataError
     metric: str = "val_accuracy"
     mode: str = "max"
+    grid: dict | None = None         # a study: every combination, run to the full budget
+    constants: dict = field(default_factory=dict)  # a study's fixed hyperparameters
+    per_model: dict = field(default_factory=dict)  # a study's settings by model: {model: {k: v}}
 
     def budget_for(self, dataset: str) -> Budget:
-        return DIGITS_BUDGET if dataset == "digits" and dataset != self.dataset else self.budget
+        if dataset != "digits" or dataset == self.dataset:
+            return self.budget
+        if self.grid:  # a study runs every trial to the end: keep digits quick
+            return replace(self.budget, max_epochs=min(self.budget.max_epochs, 10))
+        return DIGITS_BUDGET
+
+
+def study(*, description: str, model: str, dataset: str, grid: dict, constants: dict,
+          budget: Budget, reference: dict | None = None, per_model: dict | None = None,
+          gpu: float = 0.25) -> Space:
+    """A space that reproduces a report table: a fixed grid, no Optuna, no ASHA stopping.
+    Its table is built by the function of the same name in analysis/studies.py."""
+    return Space(description=description, model=model, dataset=dataset, define=None,
+                 points_to_evaluate=[], budget=replace(budget, grace_period=budget.max_epochs),
+                 reference=reference or {}, gpu=gpu, grid=grid, constants=constants,
+                 per_model=per_model or {})
 
 
 def override(budget: Budget, **values) -> Budget:

@@ -20,6 +20,7 @@ import numpy as np
 
 from trainables import models, optimizers, pipeline
 from trainables.evaluate import evaluate
+from trainables.folds import cv_fold
 from trainables.datasets import Data
 
 _threads_set: int | None = None  # TensorFlow's thread pools can be sized once per process
@@ -88,6 +89,8 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     configure_tensorflow(max(1, int(resources.get("CPU", 1))), resources.get("GPU", 0))
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["seed"])
+    if "fold" in config:  # a cross-validation study: this trial validates on one fold
+        data = cv_fold(data, config["folds"], config["fold"])
 
     model = compiled_model(config, data)
     train_ds = pipeline.train_batches(data, config)
@@ -110,6 +113,7 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
         metrics["epoch"] = epoch + 1
         metrics["diverged"] = not math.isfinite(metrics["loss"])
         metrics["node_id"] = node_id
+        metrics["params"] = model.count_params()
 
         if metrics["val_accuracy"] > state["best_val_accuracy"]:
             state["best_val_accuracy"] = metrics["val_accuracy"]

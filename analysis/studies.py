@@ -1,0 +1,111 @@
+"""The report tables that studies rebuild, our numbers beside the reports' own.
+
+One function per study space, named as the space: Results -> (table, plot function or None).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pandas as pd
+
+from analysis.results import Results
+
+
+def _reference(space: str) -> dict:
+    return importlib.import_module(f"search_spaces.{space}").TABLE_REFERENCE
+
+
+def _last_epoch(res: Results) -> pd.DataFrame:
+    """Each trial's metrics at its last epoch (where within-trial early stopping left it)."""
+    return res.epochs.sort_values("epoch").groupby("trial_id").tail(1).set_index("trial_id")
+
+
+def optimizers_cv(res: Results):
+    """Rows I1..I5, Mean, Std; columns the optimizers: validation accuracy of each fold at the
+    last epoch (the report's early stopping did not restore the best weights), report beside."""
+    last = _last_epoch(res)
+    trials = res.trials.set_index("trial_id")
+    trials["fold_accuracy"] = last["val_accuracy"]
+    ours = trials.pivot_table(index="fold", columns="optimizer", values="fold_accuracy")
+    reference = _reference("optimizers_cv")
+    ours = ours[sorted(ours.columns, key=lambda o: list(reference).index(o)
+                       if o in reference else len(reference))]
+    ours.index = [f"I{int(f) + 1}" for f in ours.index]
+    ours.loc["Mean"] = ours.mean()
+    ours.loc["Std"] = ours.iloc[:-1].std(ddof=1)
+    table = pd.DataFrame(index=ours.index)
+    for opt in ours.columns:
+        table[opt] = ours[opt]
+        if opt in reference:
+            folds, mean = reference[opt][:-1], reference[opt][-1]
+            by_row = {f"I{i + 1}": v for i, v in enumerate(folds)}
+            by_row |= {"Mean": mean, "Std": pd.Series(folds).std(ddof=1)}
+            table[f"{opt} (report)"] = [by_row[r] for r in table.index]
+    table = table.reset_index(names="")
+
+    def plot(ax):
+        means, stds = ours.loc["Mean"], ours.loc["Std"]
+        x = range(len(means))
+        ax.bar([i - 0.2 for i in x], means, 0.4, yerr=stds, capsize=4, label="ours")
+        refs = [reference.get(o, [None])[-1] for o in means.index]
+        ax.bar([i + 0.2 for i in x], refs, 0.4, label="report 000", alpha=0.6)
+        ax.set_xticks(list(x), means.index)
+        ax.set(ylabel="validation accuracy (mean of folds, std as bars)",
+               title="Optimizers, 5-fold cross-validation")
+        ax.legend()
+    return table, plot
+
+
+def model_comparison(res: Results):
+    """One row per model (and per modification the grid varied), scores at the best epoch."""
+    reference = _reference("model_comparison")
+    varied = [k for k in (res.search.get("grid") or {}) if k != "model"]
+    rows = []
+    for _, t in res.trials.iterrows():
+        ref, source = reference.get(t["model"], (None, ""))
+        rows.append({"model": t["model"], **{k: t[k] for k in varied},
+                     "loss": t["loss"], "accuracy": t["accuracy"], "val_loss": t["val_loss"],
+                     "val_accuracy": t["val_accuracy"], "test_accuracy": t["test_accuracy"],
+                     "epochs": t["epochs"], "params": t["params"],
+                     "reference_test_accuracy": ref, "reference_source": source})
+    order = {m: i for i, m in enumerate(reference)}
+    table = pd.DataFrame(rows).sort_values(["model", *varied], key=lambda c: c.map(order)
+                                           if c.name == "model" else c).reset_index(drop=True)
+
+    def plot(ax):
+        labels = [" ".join(str(r[k]) for k in ["model", *varied]) for _, r in table.iterrows()]
+        x = range(len(table))
+        ax.barh([i - 0.2 for i in x], table["test_accuracy"], 0.4, label="ours")
+        ax.barh([i + 0.2 for i in x], table["reference_test_accuracy"], 0.4, label="report",
+                alpha=0.6)
+        ax.set_yticks(list(x), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set(xlabel="test accuracy", title="Models from scratch")
+        ax.legend()
+    return table, plot
+
+
+def augmentation_grid(res: Results):
+    """Report 002 table 4: horizontal flip x zoom range, in the report's order."""
+    reference = _reference("augmentation_grid")
+    rows = [{"horizontal_flip": bool(t["flip"]), "zoom_range": float(t["zoom"]),
+             "val_accuracy": t["val_accuracy"], "test_accuracy": t["test_accuracy"],
+             "reference_test_accuracy": reference.get((bool(t["flip"]), float(t["zoom"])))}
+            for _, t in res.trials.iterrows()]
+    table = pd.DataFrame(rows).sort_values(["zoom_range", "horizontal_flip"]).reset_index(drop=True)
+
+    def plot(ax):
+        labels = [f"{'T' if r.horizontal_flip else 'F'}/{r.zoom_range:g}" for r in table.itertuples()]
+        x = range(len(table))
+        ax.bar([i - 0.2 for i in x], table["test_accuracy"], 0.4, label="ours")
+        ax.bar([i + 0.2 for i in x], table["reference_test_accuracy"], 0.4, label="report 002",
+               alpha=0.6)
+        ax.set_xticks(list(x), labels)
+        ax.set(xlabel="horizontal flip / zoom range", ylabel="test accuracy",
+               title="Augmentation grid")
+        ax.legend()
+    return table, plot
+
+
+TABLES = {f.__name__: f for f in (optimizers_cv, model_comparison, augmentation_grid)}

@@ -1,0 +1,62 @@
+"""Studies: fixed grids run end to end on digits and rebuild the report's table."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import run
+from trainables.datasets import load_digits
+from trainables.folds import cv_fold
+
+
+def test_cv_folds_partition_train_and_val_and_keep_test():
+    data = load_digits()
+    n = len(data.x_train) + len(data.x_val)
+    seen = []
+    for fold in range(5):
+        f = cv_fold(data, 5, fold)
+        assert len(f.x_train) + len(f.x_val) == n
+        assert f.x_test is data.x_test
+        seen.append(f.y_val)
+    assert sum(len(v) for v in seen) == n  # every sample validates exactly once
+    with pytest.raises(ValueError):
+        cv_fold(data, 5, 5)
+
+
+def test_optimizers_cv_runs_and_rebuilds_report_000_table(tmp_path):
+    proc = run("run_search.py", "--space", "optimizers_cv", "--dataset", "digits",
+               "--max-epochs", "2", "--set", "optimizer=rmsprop,adadelta", "--set", "fold=0,1,2",
+               "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "optimizers_cv"
+    trials = pd.read_csv(folder / "report" / "trials.csv")
+    assert len(trials) == 6 and (trials["status"] == "completed").all()
+    configs = [json.loads(p.read_text()) for p in folder.glob("trial_*/params.json")]
+    assert sorted((c["optimizer"], c["fold"]) for c in configs) == sorted(
+        (o, f) for o in ("rmsprop", "adadelta") for f in range(3))
+    assert all(c["learning_rate"] == 1e-3 and c["folds"] == 5 for c in configs)
+    table = pd.read_csv(folder / "report" / "table.csv", index_col=0)
+    assert list(table.index) == ["I1", "I2", "I3", "Mean", "Std"]
+    assert list(table.columns) == ["rmsprop", "rmsprop (report)", "adadelta", "adadelta (report)"]
+    assert table.loc["Mean", "rmsprop"] == pytest.approx(table.loc[["I1", "I2", "I3"], "rmsprop"].mean())
+    assert table.loc["Mean", "rmsprop (report)"] == 0.2670
+    for suffix in ("md", "tex", "png"):
+        assert (folder / "report" / f"table.{suffix}").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--set", "optimizer"], "write KEY=VALUE"),
+    (["--set", "colour=red"], "not a grid axis or constant"),
+    (["--set", "fold=one"], "invalid literal"),
+])
+def test_bad_study_overrides_exit_2(flag, message, tmp_path):
+    proc = run("run_search.py", "--space", "optimizers_cv", "--dataset", "digits",
+               "--storage-path", tmp_path, *flag)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_set_is_refused_for_searches(tmp_path):
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
+               "--storage-path", tmp_path, "--set", "dropout=0.1")
+    assert proc.returncode == 2 and "--set applies to studies" in proc.stderr
