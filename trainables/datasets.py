@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,11 @@ _CIFAR = {
 }
 
 
+def _reason(error: Exception) -> str:
+    """An exception as one line (tarfile's messages span several), for a one-line DataError."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
 def keras_cache() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
 
@@ -93,7 +100,7 @@ def _read_cifar_batch(path: Path, label_key: bytes):
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         y = np.asarray(d[label_key], dtype=np.int32)
     except Exception as e:  # truncated pickle, wrong keys, wrong sizes
-        raise DataError(f"{path} is corrupt or not a CIFAR batch ({type(e).__name__}: {e}); "
+        raise DataError(f"{path} is corrupt or not a CIFAR batch ({_reason(e)}); "
                         f"delete it and its archive so it is fetched again") from None
     if len(x) != len(y):
         raise DataError(f"{path} is corrupt: {len(x)} images but {len(y)} labels; delete it")
@@ -111,8 +118,8 @@ def _download(origin: str, target: Path, what: str, where: str) -> None:
         partial.replace(target)
     except (OSError, ValueError) as e:
         partial.unlink(missing_ok=True)
-        raise DataError(f"{what} is not in the Keras cache and could not be downloaded ({e}); "
-                        f"put {where}, or use --dataset digits") from None
+        raise DataError(f"{what} is not in the Keras cache and could not be downloaded "
+                        f"({_reason(e)}); put {where}, or use --dataset digits") from None
 
 
 def _cifar_folder(kind: str) -> Path:
@@ -127,14 +134,21 @@ def _cifar_folder(kind: str) -> Path:
         archive = archives[0]
         _download(origin, archive, kind, f"{Path(origin).name} from {origin} in "
                                          f"{keras_cache()}/ (or set KERAS_HOME)")
+    # Extract beside the cache and move into place only when complete: a truncated archive must
+    # not leave a half-extracted folder that the next run would take for the real one.
+    partial = keras_cache() / f".{cache_dir}.partial-{os.getpid()}"
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(keras_cache() / cache_dir, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DataError(f"{archive} is corrupt or truncated ({e}); delete it and download "
-                        f"{origin} again") from None
-    if not folder.is_dir():
-        raise DataError(f"{archive} does not hold a {inner}/ folder; is it the right archive?")
+            tar.extractall(partial, filter="data")
+        if not (partial / inner).is_dir():
+            raise DataError(f"{archive} does not hold a {inner}/ folder; is it the right archive?")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        (partial / inner).replace(folder)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{archive} is corrupt or truncated ({_reason(e)}); delete it "
+                        f"and download {origin} again") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 
@@ -173,8 +187,8 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             return np.frombuffer(f.read(), np.uint8, offset=offset)
     except (OSError, EOFError, ValueError) as e:
-        raise DataError(f"{path} is corrupt or truncated ({e}); delete it so it is fetched "
-                        f"again") from None
+        raise DataError(f"{path} is corrupt or truncated ({_reason(e)}); delete it so it is "
+                        f"fetched again") from None
 
 
 def load_fashion_mnist() -> Data:
