@@ -217,6 +217,8 @@ SHAPES = {
     "cifar100_25": ((32, 32, 3), 25),
     "cifar10": ((32, 32, 3), 10),
     "fashion_mnist": ((28, 28, 1), 10),
+    "cub200": ((224, 224, 3), 200),   # decoded at $CNN_SEARCH_IMAGE_SIZE when set (images.py)
+    "pathmnist": ((28, 28, 3), 9),
 }
 
 LOADERS = {
@@ -227,8 +229,18 @@ LOADERS = {
 }
 
 
+def _load_cub200(folder: Path) -> Data:
+    from trainables.images import load_cub200  # images.py imports this module
+    return load_cub200(folder)
+
+
+def _load_pathmnist(folder: Path) -> Data:
+    from trainables.images import load_pathmnist
+    return load_pathmnist(folder)
+
+
 # Datasets in a folder the user gives (--data-dir or $CNN_SEARCH_DATA): name -> loader(folder).
-FOLDER_LOADERS: dict = {}
+FOLDER_LOADERS: dict = {"cub200": _load_cub200, "pathmnist": _load_pathmnist}
 DATA_DIR_ENV = "CNN_SEARCH_DATA"
 
 
