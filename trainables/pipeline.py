@@ -43,6 +43,8 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
+from trainables.images import decode_files, is_files
+
 NORMALIZE = ("none", "featurewise", "zca")
 STD_EPSILON = 1e-6  # added to the per-channel std, as ImageDataGenerator does
 # ZCA: W = U diag(1 / sqrt(lambda + ZCA_EPSILON)) U^T, lambda the eigenvalues of the covariance of
@@ -71,15 +73,18 @@ def eval_batches(data, split: str, config: dict) -> tf.data.Dataset:
 def target_shape(data, config: dict) -> tuple:
     """The shape the model named in config takes (the data's own when no model is named)."""
     from trainables import models
-    if "model" not in config or not _is_images(data.x_train):
-        return tuple(data.x_train.shape[1:])
-    return tuple(models.input_shape(config["model"], default=tuple(data.x_train.shape[1:])))
+    own = tuple(data.input_shape) if is_files(data.x_train) else tuple(data.x_train.shape[1:])
+    if "model" not in config or not (_is_images(data.x_train) or is_files(data.x_train)):
+        return own
+    return tuple(models.input_shape(config["model"], default=own))
 
 
 def _source(x, y) -> tf.data.Dataset:
     """(uint8 image, int32 label) elements of one split: the one place that knows where images
     come from. Arrays of images (N, H, W, C) are sliced from memory. A source that decodes files
     adds its branch here; `_elements` converts and caches what it yields."""
+    if is_files(x):  # image files (CUB-200): decoded by tf.data at their own size
+        return decode_files(x, y)
     return tf.data.Dataset.from_tensor_slices((x, np.asarray(y, np.int32)))
 
 
@@ -116,7 +121,7 @@ def _tf_options() -> tf.data.Options:
 def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
     opts = _options(config)
     x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-    images = _is_images(x)
+    images = _is_images(x) or is_files(x)
     augment = training and (opts["flip"] or opts["zoom"] > 0 or opts["rotation"] > 0)
     if not images and (augment or opts["normalize"] != "none"):
         raise ValueError("normalize / flip / zoom / rotation need image data (N, H, W, C uint8)")

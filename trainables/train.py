@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables import models, optimizers, pipeline
+from trainables import models, optimizers, pipeline, transfer
 from trainables.evaluate import evaluate
 from trainables.folds import cv_fold
 from trainables.datasets import Data
@@ -63,10 +63,13 @@ def _save(folder: Path, model, best_weights: list, state: dict) -> None:
     (folder / "state.json").write_text(json.dumps(state))
 
 
-def _restore(folder: Path, model) -> tuple[dict, list]:
+def _restore(folder: Path, model, config: dict) -> tuple[dict, list]:
+    state = json.loads((folder / "state.json").read_text())
+    if transfer.in_phase2(config, state["epoch"]):  # the saved optimizer is phase 2's
+        transfer.start_phase2(model, config)
     model.optimizer.build(model.trainable_variables)  # so its saved state loads too
     model.load_weights(folder / "last.weights.h5")
-    return json.loads((folder / "state.json").read_text()), load_weights(folder / "best.npz")
+    return state, load_weights(folder / "best.npz")
 
 
 def save_weights(path: Path, weights: list) -> None:
@@ -100,13 +103,15 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     best_weights = model.get_weights()
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
-            state, best_weights = _restore(Path(folder), model)
+            state, best_weights = _restore(Path(folder), model, config)
 
     # Within-trial early stopping, as the reports used it (0 = off); ASHA still decides across trials.
     patience, monitor = config.get("patience", 0), config.get("monitor", "val_loss")
     sign = 1.0 if monitor.endswith("loss") else -1.0
 
     for epoch in range(state["epoch"], max_epochs):
+        if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
+            transfer.start_phase2(model, config)
         history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch,
                             epochs=epoch + 1, verbose=0).history
         metrics = {k: float(v[-1]) for k, v in history.items()}
