@@ -1,0 +1,41 @@
+"""InceptionResNetV2 with an FC(1024) head on CUB-200 (report 001's bonus).
+
+    python run_search.py --space inception_resnet --data-dir ~/data/CUB_200_2011
+
+Budget: 12 trials x up to 30 epochs (ASHA grace 3, reduction factor 3), one whole GPU per trial.
+Head: GAP, FC(1024) relu, D(dropout), FC(200). 001 trained the whole network from the ImageNet
+weights with SGD (phase1_epochs 0, unfreeze all, ratio 1 here); the search may also train the head
+first and unfreeze less. Searched: optimizer, learning rate, batch size, dropout, phase1_epochs,
+unfreeze, finetune_lr_ratio, flip / zoom / rotation.
+
+Starts from 001's setting (SGD 0.01 Nesterov, batch 32, 224x224): 0.5535 test accuracy.
+"""
+
+from search_spaces._common import Budget, Space
+from search_spaces._transfer import (NO_AUGMENTATION, SGD_002, suggest_augmentation,
+                                     suggest_finetune, suggest_transfer_common)
+from trainables.transfer import prepare_weights
+
+
+def define(trial):
+    suggest_transfer_common(trial)
+    suggest_finetune(trial, phase1=(0, 20), unfreeze=(30, 100, 200, "all"))
+    suggest_augmentation(trial)
+    return {"model": "inception_resnet_v2_head"}
+
+
+SPACE = Space(
+    description="InceptionResNetV2 + FC(1024) head on CUB-200: schedule, rates, augmentation",
+    model="inception_resnet_v2_head",
+    dataset="cub200",
+    define=define,
+    points_to_evaluate=[
+        {**SGD_002, "phase1_epochs": 0, "unfreeze": "all", "finetune_lr_ratio": 1.0,
+         **NO_AUGMENTATION},                                                            # 001
+    ],
+    budget=Budget(num_samples=12, max_epochs=30, grace_period=3, reduction_factor=3),
+    reference={"cub200": (0.5535, "report 001, whole network trained, SGD")},
+    gpu=1.0,
+    transfer=True,
+    prepare=prepare_weights("inception_resnet_v2_head"),
+)
