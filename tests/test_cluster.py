@@ -1,0 +1,97 @@
+"""A real multi-node Ray cluster on this machine's loopback (cluster/loopback.py): a search submitted
+with `ray job submit`, as cluster/README.md tells a user to, runs its trials on more than one node
+and writes its report to the shared storage path; the job API refuses requests without the token.
+
+The head node has no CPUs (it runs the driver, as on a real cluster) and two worker nodes have one
+CPU each. Why not head + one worker: under `reuse_actors=True` Ray Tune gives a pending trial to an
+actor that has just finished a trial and discards the actor still starting for it
+(`TuneController._maybe_reuse_cached_actor`); the head, which already holds the job's working dir,
+starts its actor 10-20 s sooner here, so every short smoke trial ran on the head and none on the
+worker. Two equal worker nodes start their actors together and both get trials.
+
+`ray stop` is never called: it stops every Ray process of the user on the machine, other tests'
+too. The fixture kills only the processes its own `ray start` commands created.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+from cluster.loopback import HOST, LoopbackCluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LoopbackCluster([0, 1, 1]) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def workers(cluster) -> set[str]:
+    """Node IDs of the nodes with CPUs: where trials can run."""
+    return {n["node_id"] for n in cluster.alive_nodes()
+            if n["resources_total"].get("CPU", 0) > 0}
+
+
+def trial_nodes(folder: Path) -> list[str]:
+    """The node that trained each trial, from the trials' own per-epoch results."""
+    nodes = []
+    for result in sorted(folder.glob("trial_*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines()]
+        assert rows, result
+        assert len({r["node_id"] for r in rows}) == 1, result  # a trial stays on one node
+        nodes.append(rows[0]["node_id"])
+    return nodes
+
+
+def listening_hosts(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                hosts.add(address)
+    return hosts
+
+
+def test_job_api_answers_only_with_the_token(cluster):
+    status, body = cluster.request("/api/jobs/")
+    assert status == 401, body
+    assert cluster.request("/api/jobs/", token="not-the-token")[0] == 403  # a wrong token
+    assert cluster.request("/api/jobs/", token=cluster.token)[0] == 200
+    # ... and listens on 127.0.0.1 alone (0100007F in /proc/net/tcp), not on 0.0.0.0
+    assert listening_hosts(cluster.dashboard_port) == {"0100007F"}
+    assert cluster.job_api.startswith(f"http://{HOST}:")
+
+
+def test_submitted_search_runs_on_both_worker_nodes_and_writes_the_report(
+        cluster, workers, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("shared")  # both nodes see it: they are this machine
+    proc = cluster.submit("python", "run_search.py", "--space", "basenet", "--dataset", "digits",
+                          "--smoke-test", "--max-concurrent", "2", "--storage-path", str(storage),
+                          "--name", "smoke", "--address", "auto")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    assert "succeeded" in out, out[-5000:]
+    folder = storage / "smoke"
+    assert f"Report: {folder / 'report' / 'README.md'}" in out
+    assert (folder / "report" / "README.md").stat().st_size > 0
+    nodes = trial_nodes(folder)
+    assert len(nodes) == 6
+    assert set(nodes) == workers, (nodes, workers)  # every worker node trained, the head none
+
+
+def test_run_search_connects_to_the_cluster_with_address(cluster, workers, tmp_path):
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+               "--num-samples", "2", "--max-epochs", "2", "--max-concurrent", "2",
+               "--storage-path", tmp_path, "--name", "direct", "--address", cluster.address,
+               env={k: v for k, v in cluster.env().items() if k.startswith(("RAY_", "PATH"))})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "direct" / "report" / "README.md").exists()
+    assert set(trial_nodes(tmp_path / "direct")) <= workers
