@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import sys
 import tempfile
@@ -334,12 +335,20 @@ def main(argv=None) -> int:
     ray.init(address=args.address, include_dashboard=False if args.address is None else None,
              logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
     experiment = write_search_json(settings, started=time.time(), finished=None)
-    tuner = make_tuner(settings, args, data)
-    tuner.fit()
-    write_search_json(settings, finished=time.time())
+    results = make_tuner(settings, args, data).fit()
 
     from analysis import report
     from trainables.evaluate import evaluate_best_trial
+    grid = settings["grid"]
+    expected = math.prod(len(v) for v in grid.values()) if grid else settings["budget"].num_samples
+    if len(results) < expected or results.num_terminated + results.num_errors < len(results):
+        # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
+        path = report.write(experiment)
+        print(f"Report of the finished trials: {path}")
+        print(f"Interrupted. Continue with: python run_search.py --space {settings['space']} "
+              f"--name {settings['name']} --storage-path {settings['storage']} --resume")
+        return 130
+    write_search_json(settings, finished=time.time())
     evaluate_best_trial(experiment, data)
     path = report.write(experiment)
     print(f"Report: {path}")

@@ -72,6 +72,21 @@ def _restore(folder: Path, model, config: dict) -> tuple[dict, list]:
     return state, load_weights(folder / "best.npz")
 
 
+def _resume(folder: Path, config: dict, data: Data):
+    """(model, state, best weights) from the given checkpoint or, if it is corrupt or truncated,
+    from the newest earlier one beside it in the trial folder; None when none loads."""
+    earlier = sorted((p for p in folder.parent.glob("checkpoint_*") if p.name < folder.name),
+                     reverse=True)
+    for candidate in [folder, *earlier]:
+        model = compiled_model(config, data)
+        try:
+            return model, *_restore(candidate, model, config)
+        except Exception as e:  # h5py/zip/json errors of a half-written or damaged file
+            print(f"checkpoint {candidate} does not load ({type(e).__name__}: {e}); "
+                  f"trying an earlier one", flush=True)
+    return None
+
+
 def save_weights(path: Path, weights: list) -> None:
     np.savez(path, *weights)
 
@@ -83,9 +98,8 @@ def load_weights(path: Path) -> list:
 
 def train(config: dict, *, data: Data, max_epochs: int) -> None:
     import keras
-    from ray import tune
-
     import ray
+    from ray import tune
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
@@ -95,15 +109,20 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
         data = cv_fold(data, config["folds"], config["fold"])
 
-    model = compiled_model(config, data)
-    train_ds = pipeline.train_batches(data, config)
-    val_ds = pipeline.eval_batches(data, "val", config)
-
-    state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
-    best_weights = model.get_weights()
+    resumed = None
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
-            state, best_weights = _restore(Path(folder), model, config)
+            resumed = _resume(Path(folder), config, data)
+        if resumed is None:  # this trial fails (retried, then marked); the search goes on
+            raise RuntimeError(f"no checkpoint of this trial loads (newest: {folder})")
+    if resumed:
+        model, state, best_weights = resumed
+    else:
+        model = compiled_model(config, data)
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
+        best_weights = model.get_weights()
+    train_ds = pipeline.train_batches(data, config)
+    val_ds = pipeline.eval_batches(data, "val", config)
 
     # Within-trial early stopping, as the reports used it (0 = off); ASHA still decides across trials.
     patience, monitor = config.get("patience", 0), config.get("monitor", "val_loss")
@@ -114,6 +133,9 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
             transfer.start_phase2(model, config)
         history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch,
                             epochs=epoch + 1, verbose=0).history
+        if config.get("fail_once_at_epoch") == epoch + 1 and not resumed:
+            # Fault injection for tests and drills: the retry restores the last checkpoint.
+            raise RuntimeError(f"injected fault at epoch {epoch + 1} (fail_once_at_epoch)")
         metrics = {k: float(v[-1]) for k, v in history.items()}
         metrics["epoch"] = epoch + 1
         metrics["diverged"] = not math.isfinite(metrics["loss"])

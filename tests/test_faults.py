@@ -1,0 +1,140 @@
+"""Never losing a search: interrupted drivers resume, failed trials retry, NaN and corrupt
+checkpoints stay local to their trial. Everything here runs real Ray Tune searches."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run
+
+TRIALS, EPOCHS = 4, 5
+SEARCH = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+          "--num-samples", TRIALS, "--max-epochs", EPOCHS, "--grace-period", EPOCHS,
+          "--max-concurrent", 1]
+# Ray snapshots the experiment every few seconds by default; tests interrupt within seconds.
+ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
+
+
+def _results(folder: Path) -> dict:
+    """trial folder -> its reported rows (trial folders without results yet included)."""
+    return {d: [json.loads(l) for l in (d / "result.json").read_text().splitlines()]
+            if (d / "result.json").exists() else [] for d in folder.glob("trial_*")}
+
+
+def _interrupt(folder: Path, sig: int, storage: Path) -> tuple[subprocess.Popen, dict]:
+    """Start a search; once one trial has finished and another has two checkpoints, send `sig`
+    to the driver. Returns the process and the results as they were at that moment."""
+    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--storage-path", str(storage)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **ENV})
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        rows = _results(folder)
+        finished = [d for d, r in rows.items() if r and "test_accuracy" in r[-1]]
+        running = [d for d, r in rows.items() if r and "test_accuracy" not in r[-1]
+                   and len(list(d.glob("checkpoint_*"))) >= 2]
+        if finished and running:
+            time.sleep(1.0)  # let Ray's experiment snapshot catch up with the checkpoints
+            proc.send_signal(sig)
+            snapshot = {d: (d / "result.json").read_text() for d in rows if rows[d]}
+            proc.wait(timeout=120)
+            return proc, snapshot
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("the search never had a finished and a running trial at once:\n"
+                + (proc.stdout.read() if proc.stdout else ""))
+
+
+def _check_complete(folder: Path, before: dict, broken: str | None = None) -> pd.DataFrame:
+    """After resuming: every trial once, all epochs, finished trials not re-run, report there."""
+    assert json.loads((folder / "search.json").read_text())["finished"]
+    trials = pd.read_csv(folder / "report" / "trials.csv")
+    assert len(trials) == TRIALS and trials["trial_id"].is_unique
+    healthy = trials[trials["trial_id"] != broken]
+    assert (healthy["status"] == "completed").all() and (healthy["epochs"] == EPOCHS).all()
+    assert len(list(folder.glob("trial_*"))) == TRIALS
+    for d, text in before.items():
+        rows = [json.loads(l) for l in text.splitlines()]
+        if "test_accuracy" in rows[-1]:  # finished before the interruption: not touched since
+            assert (d / "result.json").read_text() == text, f"{d.name} was re-run"
+    assert (folder / "best_test.json").exists()
+    return trials
+
+
+def test_sigint_stops_cleanly_reports_and_resumes_from_checkpoints(tmp_path):
+    folder = tmp_path / "basenet"
+    proc, before = _interrupt(folder, signal.SIGINT, tmp_path)
+    out = proc.stdout.read()
+    assert proc.returncode == 130, out[-3000:]
+    assert "Continue with: python run_search.py --space basenet" in out and "--resume" in out
+    partial = pd.read_csv(folder / "report" / "trials.csv")  # analysable right away
+    assert "unfinished" in set(partial["status"]) and "completed" in set(partial["status"])
+
+    unfinished = {d: text for d, text in before.items() if "test_accuracy" not in text}
+    resumed = run(*SEARCH, "--storage-path", tmp_path, "--resume", env=ENV)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    _check_complete(folder, before)
+    for d, text in unfinished.items():  # continued from a checkpoint, not from epoch 1
+        iterations = [json.loads(l)["training_iteration"]
+                      for l in (d / "result.json").read_text().splitlines()]
+        reported_before = len(text.splitlines())
+        assert iterations[reported_before] > 1, iterations
+
+
+def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_path):
+    folder = tmp_path / "basenet"
+    proc, before = _interrupt(folder, signal.SIGKILL, tmp_path)
+    assert proc.returncode == -signal.SIGKILL
+    assert not json.loads((folder / "search.json").read_text())["finished"]
+    proc_analysis = run("-m", "analysis", folder)  # a killed search can still be analysed
+    assert proc_analysis.returncode == 0, proc_analysis.stderr
+    # Damage every checkpoint of an unfinished trial, as a disk fault would: that trial fails
+    # alone, the others finish. (Falling back to an earlier checkpoint: test_resume_falls_back.)
+    unfinished = [d for d, text in before.items() if "test_accuracy" not in text]
+    for weights in unfinished[0].glob("checkpoint_*/last.weights.h5"):
+        weights.write_bytes(weights.read_bytes()[:100])
+
+    resumed = run(*SEARCH, "--storage-path", tmp_path, "--resume", env=ENV)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "does not load" in resumed.stdout + resumed.stderr  # it said why, visibly
+    trials = _check_complete(folder, before, broken=unfinished[0].name.removeprefix("trial_"))
+    assert trials.set_index("trial_id").loc[unfinished[0].name.removeprefix("trial_"),
+                                            "status"] == "error"
+
+
+def test_resume_falls_back_to_an_earlier_checkpoint_when_the_newest_is_truncated(tmp_path):
+    import keras
+    import numpy as np
+
+    from trainables.datasets import load_digits
+    from trainables.train import _resume, _save, compiled_model
+
+    data = load_digits()
+    config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
+              "dropout": 0.0, "seed": 0}
+    model = compiled_model(config, data)
+    model.fit(data.x_train[:128] / 255.0, data.y_train[:128], epochs=1, verbose=0)
+    for epoch in (1, 2):
+        folder = tmp_path / f"checkpoint_00000{epoch}"
+        folder.mkdir()
+        _save(folder, model, model.get_weights(), {"epoch": epoch, "best_val_accuracy": 0.5,
+                                                   "best_monitor": 1.0, "waited": 0})
+    newest = tmp_path / "checkpoint_000002" / "last.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:100])
+
+    restored, state, best = _resume(tmp_path / "checkpoint_000002", config, data)
+    assert state["epoch"] == 1  # the earlier, intact checkpoint
+    for a, b in zip(restored.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(restored.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
+
+    (tmp_path / "checkpoint_000001" / "state.json").write_text("{not json")
+    assert _resume(tmp_path / "checkpoint_000002", config, data) is None  # start over
+    keras.backend.clear_session()
