@@ -44,10 +44,10 @@ SPACE = Space(
     dataset="cub200",
     define=define,
     points_to_evaluate=[
-        {**ADAM_000, "head": "gap", **FINETUNE_000, **AUGMENTATION_000},                # 000
-        {**ADAM_000, "head": "conv", **FINETUNE_000, **AUGMENTATION_000},               # 000
         {**SGD_002, "dropout": 0.75, "head": "fc512_256", **WHOLE_NET,                   # 002 V2
          **NO_AUGMENTATION, "flip": True},
+        {**ADAM_000, "head": "gap", **FINETUNE_000, **AUGMENTATION_000},                # 000
+        {**ADAM_000, "head": "conv", **FINETUNE_000, **AUGMENTATION_000},               # 000
         {**SGD_002, "head": "fc500", **WHOLE_NET, **NO_AUGMENTATION},                    # 001
     ],
     budget=Budget(num_samples=16, max_epochs=30, grace_period=3, reduction_factor=3),

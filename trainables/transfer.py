@@ -402,8 +402,9 @@ def in_phase2(config: dict, epochs_done: int) -> bool:
 # --- space hooks: weights check, feature cache -----------------------------------------------
 
 def _model_input(data: Data, model: str) -> tuple:
-    from trainables import models
-    return tuple(models.input_shape(model, default=tuple(data.input_shape)))
+    """The input `model` gets from `data` (models.input_shape, without importing Keras: the
+    weights check runs before anything heavy)."""
+    return tuple(INPUT_SHAPES.get(model, tuple(data.input_shape)))
 
 
 def prepare_weights(model: str):

@@ -1,0 +1,257 @@
+"""Transfer models: every one builds; the right weights train in each phase; phase 2 recompiles at
+the lower rate and survives a restore; the weights check; the feature cache; a CUB smoke search."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from conftest import run
+from test_images import write_cub
+from trainables import datasets, images, models, pipeline, train, transfer
+from trainables.datasets import Data, DataError
+
+SMALL = (32, 32, 3)  # every backbone here accepts 32x32 without the top
+
+
+def _config(**extra):
+    return {"weights": "none", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 4,
+            "dropout": 0.1, "seed": 0, **extra}
+
+
+def _compiled(config, shape=SMALL, classes=5):
+    model = models.build(config, shape, classes)
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _ids(variables):
+    return {id(v) for v in variables}
+
+
+def _trainable_in(layer_list):
+    return [w for layer in layer_list for w in layer.trainable_weights]
+
+
+@pytest.mark.parametrize("name", sorted(transfer.BUILDERS))
+def test_every_transfer_model_builds_on_images(name):
+    config = _config(model=name, head="conv", init="finetune")
+    model = models.build(config, SMALL, 7)
+    assert model.output_shape == (None, 7)
+    assert name in models.all_builders()
+    backbone = model.get_layer("backbone")
+    if name.startswith("inception"):  # smaller than it accepts (75): resized inside the model
+        assert model.get_layer("resize").output.shape[1:3] == (299, 299)
+    if name != "mobilenet_cifar10":  # a frozen backbone: no BatchNormalization ever trains
+        bns = [l for l in backbone.layers if isinstance(l, layers.BatchNormalization)]
+        assert bns and not any(l.trainable for l in bns)
+
+
+@pytest.mark.parametrize("name", ["resnet50_extractor_v1", "resnet50_extractor_v2",
+                                  "resnet50_extractor_v3", "resnet50_extractor_fc500"])
+def test_extractor_heads_build_on_features(name):
+    model = models.build(_config(model=name), (2048,), 200)
+    assert model.output_shape == (None, 200)
+    dense = [l.units for l in model.layers if isinstance(l, layers.Dense)]
+    assert dense == {"resnet50_extractor_v3": [512, 256, 200],
+                     "resnet50_extractor_fc500": [500, 200]}.get(name, [512, 200])
+
+
+@pytest.mark.parametrize("head, units", [("gap", [9]), ("fc1024", [1024, 9]), ("fc500", [500, 9]),
+                                         ("fc512", [512, 9]), ("fc512_256", [512, 256, 9]),
+                                         ("conv", [9])])
+def test_finetune_heads_are_the_reports(head, units):
+    model = models.build(_config(model="resnet50_finetune", head=head), SMALL, 9)
+    assert [l.units for l in model.layers if isinstance(l, layers.Dense)] == units
+    convs = [l for l in model.layers if isinstance(l, layers.Conv2D)]
+    assert len(convs) == (2 if head == "conv" else 0)
+
+
+def test_preprocessing_is_the_backbones_own_inside_the_model():
+    model = models.build(_config(model="resnet50_head"), SMALL, 3)
+    pre = model.get_layer("preprocess")
+    x = np.full((1, *SMALL), 0.5, np.float32)
+    expected = keras.applications.resnet50.preprocess_input(x * 255.0)
+    assert np.allclose(keras.ops.convert_to_numpy(pre(x)), expected)
+
+
+@pytest.mark.parametrize("unfreeze", ["all", 10])
+def test_phase2_unfreezes_the_top_layers_but_not_batchnorm_and_recompiles_lower(unfreeze):
+    config = _config(model="resnet50_finetune", head="fc512", phase1_epochs=1, unfreeze=unfreeze,
+                     finetune_lr_ratio=0.01)
+    model = _compiled(config)
+    backbone = model.get_layer("backbone")
+    head_weights = [w for l in model.layers if l.name in ("fc1", "predictions")
+                    for w in l.trainable_weights]
+    assert _ids(model.trainable_weights) == _ids(head_weights)  # phase 1: the head alone (4)
+    assert len(model.trainable_weights) == 4
+    phase1_optimizer = model.optimizer
+
+    transfer.start_phase2(model, config)
+    top = backbone.layers if unfreeze == "all" else backbone.layers[-unfreeze:]
+    expected = [w for l in top if not isinstance(l, layers.BatchNormalization)
+                for w in l.weights]
+    assert _ids(model.trainable_weights) == _ids(head_weights + expected)
+    assert len(model.trainable_weights) > 4
+    bn_weights = [w for l in backbone.layers if isinstance(l, layers.BatchNormalization)
+                  for w in l.weights]
+    assert not _ids(model.trainable_weights) & _ids(bn_weights)
+    assert model.optimizer is not phase1_optimizer  # recompiled
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
+
+
+def test_phase2_trains_the_backbone_and_keeps_batchnorm_statistics():
+    # ResNet50: a random-init MobileNet in inference mode has all-zero activations, no gradients
+    config = _config(model="resnet50_finetune", phase1_epochs=0, unfreeze=20)
+    model = _compiled(config)
+    transfer.start_phase2(model, config)
+    backbone = model.get_layer("backbone")
+    convs = [l for l in backbone.layers if isinstance(l, layers.Conv2D)]
+    top_conv, bottom_conv = convs[-1], convs[0]
+    bn = [l for l in backbone.layers if isinstance(l, layers.BatchNormalization)][-1]
+    before = [top_conv.kernel.numpy().copy(), bottom_conv.kernel.numpy().copy(),
+              bn.moving_mean.numpy().copy(), bn.gamma.numpy().copy()]
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((8, *SMALL), np.float32), rng.integers(0, 5, 8), epochs=1, verbose=0)
+    assert not np.allclose(before[0], top_conv.kernel.numpy())     # unfrozen: trained
+    assert np.allclose(before[1], bottom_conv.kernel.numpy())      # below the top 20: frozen
+    assert np.allclose(before[2], bn.moving_mean.numpy())          # inference-mode statistics
+    assert np.allclose(before[3], bn.gamma.numpy())                # frozen BatchNormalization
+
+
+def test_finetune_learning_rate_absolute_wins_over_the_ratio():
+    assert transfer.finetune_learning_rate({"learning_rate": 1e-3}) == pytest.approx(1e-4)
+    assert transfer.finetune_learning_rate({"learning_rate": 1e-3, "finetune_lr_ratio": 0.5,
+                                            "finetune_learning_rate": 2e-6}) == 2e-6
+    assert not transfer.in_phase2({"phase1_epochs": None}, 5)
+    assert transfer.in_phase2({"phase1_epochs": 2}, 3) and not transfer.in_phase2(
+        {"phase1_epochs": 2}, 2)
+
+
+def test_a_trial_resumed_in_phase2_is_restored_in_phase2_state(tmp_path):
+    """train._restore puts the model in phase 2 before loading weights and optimizer state."""
+    config = _config(model="mobilenet_cifar10", init="finetune", phase1_epochs=1, unfreeze=10,
+                     finetune_lr_ratio=0.1, optimizer="sgd", learning_rate=0.01)
+    data = Data("tiny", *(np.zeros((4, *SMALL), np.uint8), np.arange(4) % 5) * 3, 5)
+    keras.utils.set_random_seed(0)
+    model = train.compiled_model(config, data)
+    transfer.start_phase2(model, config)
+    rng = np.random.default_rng(1)
+    model.fit(rng.random((8, *SMALL), np.float32), rng.integers(0, 5, 8), epochs=1, verbose=0)
+    state = {"epoch": 2, "best_val_accuracy": 0.1, "best_monitor": 1.0, "waited": 0}
+    train._save(tmp_path, model, model.get_weights(), state)
+
+    fresh = train.compiled_model(config, data)  # phase 1, as a restarted trial builds it
+    assert len(fresh.trainable_weights) == 2
+    restored_state, best = train._restore(tmp_path, fresh, config)
+    assert restored_state == state
+    assert _ids(fresh.trainable_weights) != _ids(fresh.get_layer("predictions").trainable_weights)
+    assert len(fresh.trainable_weights) == len(model.trainable_weights)
+    assert float(fresh.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert int(fresh.optimizer.iterations) == int(model.optimizer.iterations) > 0
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        assert np.array_equal(a, b)
+    assert len(best) == len(model.get_weights())
+
+
+def test_mobilenet_init_modes_set_what_trains():
+    def trainable(init):
+        model = models.build(_config(model="mobilenet_cifar10", init=init), SMALL, 10)
+        bn = any(isinstance(l, layers.BatchNormalization) and l.trainable_weights
+                 for l in model.get_layer("backbone").layers)
+        return len(model.trainable_weights), bn
+    random, imagenet, finetune = (trainable(i) for i in transfer.MOBILENET_INITS)
+    assert finetune == (2, False)                         # the head alone
+    assert imagenet[0] > 2 and not imagenet[1]            # everything but BatchNormalization
+    assert random[0] > imagenet[0] and random[1]          # everything, BatchNormalization too
+    with pytest.raises(ValueError, match="init must be one of"):
+        models.build(_config(model="mobilenet_cifar10", init="warm"), SMALL, 10)
+
+
+def test_nasnet_top50_trains_exactly_its_top_layers():
+    model = models.build(_config(model="nasnet_mobile_top50", unfreeze=50), SMALL, 9)
+    backbone = model.get_layer("backbone")
+    top = [w for l in backbone.layers[-50:] if not isinstance(l, layers.BatchNormalization)
+           for w in l.weights]
+    head = model.get_layer("predictions").trainable_weights
+    assert top and _ids(model.trainable_weights) == _ids(top + head)
+
+
+def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(tmp_path):
+    folder = write_cub(tmp_path / "cub", "2011")
+    env = {"KERAS_HOME": str(tmp_path / "keras"), "CNN_SEARCH_IMAGE_SIZE": "32",
+           # no network, whatever this machine has: the download fails at once
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    proc = run("run_search.py", "--space", "resnet_head", "--data-dir", folder,
+               "--storage-path", tmp_path / "results", env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    expected = tmp_path / "keras" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert proc.stderr.count("\n") == 1 and f"at {expected}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "results" / "resnet_head").exists()  # before Ray: nothing started
+
+
+def test_weights_in_the_keras_cache_pass_the_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for backbone, size, name in [("mobilenet", 32, "mobilenet_1_0_224_tf_no_top.h5"),
+                                 ("mobilenet", 160, "mobilenet_1_0_160_tf_no_top.h5"),
+                                 ("nasnet_mobile", 224, "nasnet_mobile_no_top.h5")]:
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models" / name).write_bytes(b"weights")
+        transfer.check_weights(backbone, "imagenet", size)
+    transfer.check_weights("resnet50", "none", 224)  # random init needs no file
+
+
+def test_feature_cache_is_computed_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv(images.IMAGE_SIZE_ENV, "32")
+    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010", classes=2, train=5)))
+    prepare = transfer.prepare_extractor("resnet50_extractor_v1")
+    settings = {"storage": str(tmp_path / "results"), "weights": "none"}
+    first = prepare(data, settings)
+    cache = list((tmp_path / "results" / ".feature_cache").glob("*.npz"))
+    assert len(cache) == 1 and "cub200-resnet50-none-32px" in cache[0].name
+    mtime = cache[0].stat().st_mtime_ns
+
+    features, path, computed = transfer.extract_features(
+        data, "resnet50", "none", "resnet50_extractor_v1", tmp_path / "results" / ".feature_cache")
+    assert not computed and path == cache[0] and path.stat().st_mtime_ns == mtime
+    second = prepare(data, settings)
+    assert path.stat().st_mtime_ns == mtime
+    assert first.x_train.shape == (len(data.x_train), 2048) and first.x_train.dtype == np.float32
+    assert np.array_equal(first.x_test, second.x_test) and first.input_shape == (2048,)
+    assert np.array_equal(first.y_val, data.y_val)
+
+    # The pipeline feeds the features as they are (no / 255), and a head trains on them.
+    config = {"model": "resnet50_extractor_v1", "batch_size": 64, "seed": 0,
+              "optimizer": "adam", "learning_rate": 1e-3, "dropout": 0.0}
+    x, _ = next(iter(pipeline.eval_batches(first, "test", config)))
+    assert np.allclose(x.numpy(), first.x_test)
+    model = train.compiled_model(config, first)
+    model.fit(pipeline.train_batches(first, config), epochs=1, verbose=0)
+
+    other = transfer.feature_cache_dir({"storage": "s3://bucket/results"})
+    assert other.name == "features"
+
+
+def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
+    folder = write_cub(tmp_path / "cub", "2011")
+    proc = run("run_search.py", "--space", "finetune_resnet", "--smoke-test", "--weights", "none",
+               "--data-dir", folder, "--storage-path", tmp_path / "results",
+               "--num-samples", "2", "--max-epochs", "2", env={"CNN_SEARCH_IMAGE_SIZE": "32"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    experiment = tmp_path / "results" / "finetune_resnet"
+    import pandas as pd
+    trials = pd.read_csv(experiment / "report" / "trials.csv")
+    for column in ["head", "phase1_epochs", "unfreeze", "finetune_lr_ratio", "flip", "zoom",
+                   "rotation", "val_accuracy", "test_accuracy"]:
+        assert column in trials.columns, column
+    assert len(trials) == 2 and trials["test_accuracy"].notna().all()
+    # The reports' settings ran first: 002's whole-net fine-tuning (phase 2 from epoch 0) and
+    # 000's frozen head.
+    assert sorted(trials["phase1_epochs"]) == [0, 20]
+    assert json.loads((experiment / "best_test.json").read_text())["test_accuracy"] >= 0
+    assert "0.5417" in (experiment / "report" / "best.md").read_text()
