@@ -138,3 +138,54 @@ def test_resume_falls_back_to_an_earlier_checkpoint_when_the_newest_is_truncated
     (tmp_path / "checkpoint_000001" / "state.json").write_text("{not json")
     assert _resume(tmp_path / "checkpoint_000002", config, data) is None  # start over
     keras.backend.clear_session()
+
+
+def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0):
+    """A real Tuner over fixed configurations, through the suite's own trainable."""
+    import ray
+    from ray import tune
+
+    from trainables.datasets import load_digits
+    from trainables.train import train
+
+    base = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-3,
+            "batch_size": 64, "dropout": 0.0, "seed": 0}
+    def pick(spec, key):  # each case overrides some of the base keys
+        return spec.config["case"].get(key, base.get(key))
+
+    keys = set(base) | {k for c in configs for k in c}
+    derived = {k: tune.sample_from(lambda spec, k=k: pick(spec, k)) for k in keys}
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        tuner = tune.Tuner(
+            tune.with_parameters(train, data=load_digits(), max_epochs=max_epochs),
+            param_space={"case": tune.grid_search(configs), **derived},
+            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
+            run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures)))
+        return tuner.fit()
+    finally:
+        ray.shutdown()
+
+
+def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tmp_path):
+    results = _grid_search(tmp_path, [
+        {"fail_once_at_epoch": 2},                     # raises once, after its epoch-1 checkpoint
+        {"optimizer": "adam", "learning_rate": 1e9},   # diverges: the loss turns NaN
+        {},                                            # a healthy trial beside them
+    ], max_epochs=3, max_failures=1)
+    by_case = {tuple(r.config["case"].items()): r for r in results}
+    assert len(by_case) == 3
+    assert not results.errors, results.errors
+
+    retried = by_case[(("fail_once_at_epoch", 2),)]
+    rows = retried.metrics_dataframe
+    assert list(rows["training_iteration"]) == [1, 2, 3]  # epoch 2 ran again from epoch 1's state
+    assert "test_accuracy" in retried.metrics
+    assert (Path(retried.path) / "error.txt").exists()  # the failure was recorded, then retried
+
+    diverged = by_case[(("optimizer", "adam"), ("learning_rate", 1e9))]
+    assert diverged.metrics["diverged"] and diverged.metrics["training_iteration"] < 3
+    assert "test_accuracy" not in diverged.metrics
+    healthy = by_case[()]
+    assert healthy.metrics["training_iteration"] == 3 and "test_accuracy" in healthy.metrics
