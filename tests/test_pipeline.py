@@ -220,3 +220,43 @@ def test_tf_data_uses_a_private_pool_sized_to_the_trials_cpus():
     ds = pipeline.train_batches(_data(_random_images(8)), {"batch_size": 4})
     expected = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     assert ds.options().threading.private_threadpool_size == expected
+
+
+def test_a_split_too_big_to_keep_converted_is_converted_per_batch_the_same_way(monkeypatch):
+    x = _random_images(50, (28, 28, 1), seed=8)
+    data = _data(x)
+    config = {"model": "basenet", "batch_size": 16, "normalize": "featurewise"}
+    kept, _ = _collect(pipeline.eval_batches(data, "val", config))
+    stats = pipeline._featurewise_stats(x, (32, 32, 3))
+    monkeypatch.setattr(pipeline, "CONVERT_ONCE_MAX_BYTES", 0)
+    pipeline._MEMO.clear()
+    streamed, _ = _collect(pipeline.eval_batches(data, "val", config))
+    assert streamed.shape == (50, 32, 32, 3) and np.allclose(streamed, kept, atol=1e-5)
+    assert np.allclose(pipeline._featurewise_stats(x, (32, 32, 3))[1], stats[1])
+    assert not any(key[0] == "converted" for key in pipeline._MEMO)  # nothing big kept
+
+
+def test_featurewise_statistics_of_image_files_come_from_the_training_files(tmp_path):
+    from trainables.images import ImageFiles
+    rng = np.random.default_rng(9)
+    paths = {}
+    for split, n, low, high in (("train", 12, 0, 100), ("val", 3, 200, 201)):
+        paths[split] = []
+        for i in range(n):
+            image = rng.integers(low, high, (40, 48, 3), dtype=np.uint8)
+            path = tmp_path / f"{split}{i}.png"
+            path.write_bytes(tf.io.encode_png(image).numpy())
+            paths[split].append(str(path))
+    x_train, x_val = np.array(paths["train"]), np.array(paths["val"])
+    y_train, y_val = np.arange(12, dtype=np.int32) % 3, np.arange(3, dtype=np.int32)
+    data = ImageFiles("files", x_train, y_train, x_val, y_val, x_val, y_val, 3, image_size=32)
+    config = {"model": "basenet", "batch_size": 4, "normalize": "featurewise"}
+    train_x, _ = _collect(pipeline.train_batches(data, config))
+    assert train_x.shape == (12, 32, 32, 3)
+    train_x = train_x.astype(np.float64)
+    assert np.allclose(train_x.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+    assert np.allclose(train_x.std(axis=(0, 1, 2)), 1, atol=1e-3)
+    val_x, _ = _collect(pipeline.eval_batches(data, "val", config))
+    mean, std = pipeline._featurewise_stats(x_train, (32, 32, 3))
+    assert np.allclose(val_x, (200 / 255 - mean) / (std + pipeline.STD_EPSILON), atol=1e-4)
+    assert mean.max() < 100 / 255  # the dark training files, not the bright validation ones

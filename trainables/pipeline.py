@@ -15,7 +15,9 @@ What happens to an image, and where:
 
 1. Once per process, array and target shape (`_converted`): the split is resized (bilinear,
    antialiased) and its channels converted (grey -> RGB by repeating, RGB -> grey by luminance,
-   ITU-R 601 weights) to the model's native input (`models.input_shape`), and kept as uint8.
+   ITU-R 601 weights) to the model's native input (`models.input_shape`), and kept as uint8
+   (a split whose converted copy would pass CONVERT_ONCE_MAX_BYTES is converted per batch
+   instead; image files are decoded and converted by tf.data and cached after the first epoch).
    Statistics (`_featurewise_stats`, `_zca`) are fitted on the converted *training* split only.
    Both are memoised by the arrays' content, so a Ray actor reused across trials (or a new epoch)
    never recomputes them, and a cross-validation fold (a different training split) gets its own.
@@ -127,11 +129,12 @@ def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
         raise ValueError("normalize / flip / zoom / rotation need image data (N, H, W, C uint8)")
     shape = target_shape(data, config)
 
-    ds = _elements(x, y, shape) if images else _source(x, y)
+    per_batch = images and not _convert_once(x, shape)  # too big to keep converted: per batch
+    ds = _elements(x, y, shape) if images and not per_batch else _source(x, y)
     if training:
         ds = ds.shuffle(len(y), seed=opts["seed"], reshuffle_each_iteration=True)
     ds = ds.batch(opts["batch_size"])
-    transform = _transform(data, shape, opts, augment) if images else _as_float
+    transform = _transform(data, shape, opts, augment, per_batch) if images else _as_float
     if augment:  # one stateless seed pair per batch, new every epoch, reproducible from `seed`
         seeds = tf.data.Dataset.random(seed=opts["seed"], rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
@@ -151,15 +154,16 @@ def _as_float(x, y):
 
 def _elements(x, y, shape) -> tf.data.Dataset:
     """The split's elements at `shape`: arrays converted once per process (memoised), anything
-    else converted per element by tf.data and cached after the first epoch."""
+    else (image files) converted per element by tf.data and cached after the first epoch."""
     if _is_images(x):
         return _source(_converted(x, shape), y)
     return _source(x, y).map(lambda image, label: (_convert(image[None], shape)[0], label),
                              num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
-def _transform(data, shape, opts, augment):
-    """The per-batch function: uint8 (B, H, W, C) -> normalised, augmented float32."""
+def _transform(data, shape, opts, augment, per_batch=False):
+    """The per-batch function: uint8 (B, H, W, C) -> normalised, augmented float32 (converted to
+    `shape` first when `per_batch`)."""
     scale, offset = np.full(shape[-1], 1 / 255, np.float32), np.zeros(shape[-1], np.float32)
     zca = None
     if opts["normalize"] == "featurewise":
@@ -173,6 +177,8 @@ def _transform(data, shape, opts, augment):
     scale, offset = tf.constant(scale), tf.constant(offset)
 
     def transform(images, labels, seed=None):
+        if per_batch:
+            images = _convert(images, shape)
         x = tf.cast(images, tf.float32) * scale + offset
         if augment:
             x = _augment(x, seed, opts["flip"], opts["zoom"], opts["rotation"])
@@ -233,28 +239,53 @@ def _convert(images, shape):
     return x
 
 
+# Converted copies larger than this are not kept: such splits (PathMNIST's 28x28 upscaled to 224,
+# 13 GB) are converted per batch, every epoch, and stay in memory at their own size.
+CONVERT_ONCE_MAX_BYTES = 1 << 30
+
+
+def _convert_once(x: np.ndarray, shape) -> bool:
+    """Whether the split is converted once and kept (always for files: tf.data caches them)."""
+    return not _is_images(x) or len(x) * int(np.prod(shape)) <= CONVERT_ONCE_MAX_BYTES
+
+
 def _converted(x: np.ndarray, shape) -> np.ndarray:
     """The uint8 array at `shape` (x itself when it already is), once per process and content."""
     if tuple(x.shape[1:]) == tuple(shape):
         return x
-    return _memo(("converted", _fingerprint(x), tuple(shape)), lambda: np.concatenate(
-        [_convert(tf.constant(x[i:i + 2048]), shape).numpy() for i in range(0, len(x), 2048)]))
+    return _memo(("converted", _fingerprint(x), tuple(shape)),
+                 lambda: np.concatenate(list(_converted_chunks(x, shape))))
+
+
+def _converted_chunks(x: np.ndarray, shape, size: int = 2048):
+    """The split at `shape` as uint8 chunks, without keeping them."""
+    for i in range(0, len(x), size):
+        yield _convert(tf.constant(x[i:i + size]), shape).numpy()
 
 
 # --- statistics, fitted on the training split only ------------------------------------------
 
-def _chunks(x: np.ndarray, size: int = 2048):
-    for i in range(0, len(x), size):
-        yield x[i:i + size].astype(np.float64) / 255.0
+def _chunks(x_train: np.ndarray, shape, size: int = 2048):
+    """The converted training images as float64 chunks in [0, 1]: from the kept converted array,
+    converted on the fly when too big to keep, or decoded from files by tf.data."""
+    if not _is_images(x_train):  # image files
+        elements = _elements(x_train, np.zeros(len(x_train), np.int32), shape)
+        chunks = (images.numpy() for images, _ in elements.batch(size))
+    elif _convert_once(x_train, shape):
+        converted = _converted(x_train, shape)
+        chunks = (converted[i:i + size] for i in range(0, len(converted), size))
+    else:
+        chunks = _converted_chunks(x_train, shape, size)
+    for chunk in chunks:
+        yield chunk.astype(np.float64) / 255.0
 
 
 def _featurewise_stats(x_train: np.ndarray, shape):
     """Per-channel mean and std of the converted training images scaled to [0, 1] (as
     ImageDataGenerator's featurewise_center + featurewise_std_normalization)."""
     def fit():
-        x = _converted(x_train, shape)
         total, squares, count = 0.0, 0.0, 0
-        for chunk in _chunks(x):
+        for chunk in _chunks(x_train, shape):
             flat = chunk.reshape(-1, chunk.shape[-1])
             total, squares, count = total + flat.sum(0), squares + (flat * flat).sum(0), \
                 count + len(flat)
@@ -274,12 +305,11 @@ def _zca(x_train: np.ndarray, shape):
 
     def fit():
         mean, _ = _featurewise_stats(x_train, shape)
-        x = _converted(x_train, shape)
-        cov = np.zeros((features, features))
-        for chunk in _chunks(x):
+        cov, count = np.zeros((features, features)), 0
+        for chunk in _chunks(x_train, shape):
             flat = (chunk - mean).reshape(len(chunk), -1).astype(np.float32)
-            cov += flat.T @ flat
-        eigenvalues, u = np.linalg.eigh(cov / len(x))
+            cov, count = cov + flat.T @ flat, count + len(flat)
+        eigenvalues, u = np.linalg.eigh(cov / count)
         w = (u * (1.0 / np.sqrt(np.maximum(eigenvalues, 0.0) + ZCA_EPSILON))) @ u.T
         return mean, w.astype(np.float32)
     return _memo(("zca", _fingerprint(x_train), tuple(shape)), fit)
@@ -300,7 +330,7 @@ def _fingerprint(x: np.ndarray) -> tuple:
     known = _FINGERPRINTS.get(id(x))
     if known is not None and known[0]() is x:
         return known[1]
-    fingerprint = x.shape, x.dtype.str, zlib.crc32(memoryview(np.ascontiguousarray(x)).cast("B"))
+    fingerprint = x.shape, x.dtype.str, zlib.crc32(np.ascontiguousarray(x).view(np.uint8))
     for key in [k for k, (ref, _) in _FINGERPRINTS.items() if ref() is None]:
         del _FINGERPRINTS[key]
     _FINGERPRINTS[id(x)] = (weakref.ref(x), fingerprint)
