@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=float,
                    help="GPUs per trial, fractions allowed (default: the space's share when "
                         "GPUs exist, else 0)")
+    p.add_argument("--no-mixed-precision", action="store_true",
+                   help="train in float32 on GPUs too (default: mixed_float16 on GPUs)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at a time (default: as many as the resources allow)")
     p.add_argument("--max-failures", type=int, default=2,
@@ -90,6 +92,15 @@ def local_gpus() -> int:
     """GPUs on this machine, counted as Ray counts them (CUDA_VISIBLE_DEVICES, then NVML)."""
     from ray._private.accelerators import get_accelerator_manager_for_resource
     return get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+
+
+def gpu_share(space_share: float, requested: float | None, gpus: int) -> float:
+    """GPUs per trial: the flag if given, else the space's share where GPUs exist, else 0."""
+    share = requested if requested is not None else (space_share if gpus else 0.0)
+    if share < 0 or share > gpus:
+        raise UsageError(f"--gpus-per-trial {share:g} but this machine has {gpus} GPU(s); use a "
+                         f"value between 0 and {gpus}")
+    return share
 
 
 def check_writable(path: Path) -> None:
@@ -145,12 +156,7 @@ def plan(args: argparse.Namespace) -> dict:
 
     gpus_per_trial = args.gpus_per_trial
     if args.address is None:  # on a cluster, Ray checks the request against the nodes
-        gpus = local_gpus()
-        if gpus_per_trial is None:
-            gpus_per_trial = space.gpu if gpus else 0.0
-        if gpus_per_trial < 0 or gpus_per_trial > gpus:
-            raise UsageError(f"--gpus-per-trial {gpus_per_trial:g} but this machine has {gpus} "
-                             f"GPU(s); use a value between 0 and {gpus}")
+        gpus_per_trial = gpu_share(space.gpu, args.gpus_per_trial, local_gpus())
         if args.cpus_per_trial > (os.cpu_count() or 1):
             raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} but this machine has "
                              f"{os.cpu_count()} CPU(s)")
@@ -172,7 +178,8 @@ def plan(args: argparse.Namespace) -> dict:
     grid, fixed = study_settings(space, args.set)
     settings = {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
                 "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed,
-                "weights": weights, "data_dir": args.data_dir, "grid": grid, "constants": fixed}
+                "weights": weights, "data_dir": args.data_dir, "grid": grid, "constants": fixed,
+                "mixed_precision": not args.no_mixed_precision}
     if args.resume and "://" not in storage:
         settings |= saved_settings(Path(storage) / name, args.space)
     return settings
@@ -229,7 +236,8 @@ def saved_settings(experiment: Path, space: str) -> dict:
     if record.get("space") != space:
         raise UsageError(f"--resume: {experiment} is a search of space {record.get('space')!r}, "
                          f"not {space!r}")
-    keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial", "grid", "constants")
+    keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial", "grid", "constants",
+            "mixed_precision")
     return {**{k: record[k] for k in keep if k in record}, "budget": Budget(**record["budget"])}
 
 
@@ -241,6 +249,8 @@ def define(trial, *, space_name: str, constants: dict):
 def constants(settings: dict) -> dict:
     """What every trial's config gets from the command line: the seed, backbone weights."""
     extra = {"seed": settings["seed"]}
+    if settings["gpus_per_trial"]:
+        extra["mixed_precision"] = settings["mixed_precision"]
     if settings["weights"] is not None:
         extra["weights"] = settings["weights"]
     return extra

@@ -23,29 +23,38 @@ from trainables.evaluate import evaluate
 from trainables.folds import cv_fold
 from trainables.datasets import Data
 
-_threads_set: int | None = None  # TensorFlow's thread pools can be sized once per process
+_process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
 
 
-def configure_tensorflow(cpus: int, gpus: float) -> None:
-    """Size TensorFlow's thread pools to the trial's CPU share and let GPU memory grow.
+def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) -> dict:
+    """What a trial with this share of the machine applies to TensorFlow.
 
-    Ray's resources are logical: without this a 1-CPU trial starts one thread per core and two
-    trials on a 2-core machine fight over them. Memory growth keeps trials that share a GPU from
-    each taking all of its memory. Both must happen before TensorFlow initialises, and a reused
-    actor keeps the first setting."""
-    global _threads_set
+    Ray's resources are logical: without explicit thread counts a 1-CPU trial starts one thread
+    per core and trials on the same machine fight over them. Memory growth keeps trials that
+    share a GPU from each taking all of its memory at start (the default), so 4 trials at 0.25 GPU
+    fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
+    return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
+            "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
+
+
+def configure_tensorflow(settings: dict) -> None:
+    """Apply `tensorflow_settings`. Threads and memory growth must be set before TensorFlow
+    initialises, so a reused actor keeps its first setting; the precision policy is per trial."""
+    global _process_configured
+    import keras
     import tensorflow as tf
 
-    if _threads_set is None:
+    if not _process_configured:
+        _process_configured = True
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(cpus)
-            tf.config.threading.set_inter_op_parallelism_threads(cpus)
-            if gpus:
+            tf.config.threading.set_intra_op_parallelism_threads(settings["threads"])
+            tf.config.threading.set_inter_op_parallelism_threads(settings["threads"])
+            if settings["memory_growth"]:
                 for gpu in tf.config.list_physical_devices("GPU"):
                     tf.config.experimental.set_memory_growth(gpu, True)
-            _threads_set = cpus
-        except RuntimeError:  # TensorFlow already initialised in this process
-            _threads_set = -1
+        except RuntimeError:  # TensorFlow was already initialised in this process
+            pass
+    keras.mixed_precision.set_global_policy(settings["policy"])
 
 
 def compiled_model(config: dict, data: Data):
@@ -103,7 +112,8 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
-    configure_tensorflow(max(1, int(resources.get("CPU", 1))), resources.get("GPU", 0))
+    configure_tensorflow(tensorflow_settings(resources.get("CPU", 1), resources.get("GPU", 0),
+                                             config.get("mixed_precision", True)))
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold

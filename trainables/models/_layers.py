@@ -11,7 +11,8 @@ def _inputs(input_shape):
 
 
 def _classifier(x, num_classes):
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 even under mixed precision: a float16 softmax loses small probabilities.
+    return layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def _conv(x, filters, kernel, bn=None, padding="valid", strides=1):

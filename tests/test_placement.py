@@ -1,0 +1,71 @@
+"""Placement on CPUs and GPUs: the share each trial asks for and what it applies to TensorFlow.
+
+CI has no GPU, so the GPU path is checked through the same functions a GPU trial calls; measured
+GPU runs are recorded in docs/benchmarks.md when a machine with one is lent."""
+
+import keras
+import numpy as np
+import pytest
+
+import run_search
+import search_spaces
+from trainables.datasets import load_digits
+from trainables.train import _restore, _save, compiled_model, tensorflow_settings
+
+
+def test_cpu_trial_gets_its_threads_and_no_gpu_settings():
+    assert tensorflow_settings(1, 0) == {"threads": 1, "memory_growth": False, "policy": "float32"}
+    assert tensorflow_settings(4, 0)["threads"] == 4
+
+
+def test_gpu_trial_grows_memory_and_uses_mixed_precision_unless_told_not_to():
+    shared = tensorflow_settings(2, 0.25)
+    assert shared == {"threads": 2, "memory_growth": True, "policy": "mixed_float16"}
+    assert tensorflow_settings(2, 1.0, mixed_precision=False)["policy"] == "float32"
+
+
+@pytest.mark.parametrize("space, gpus, requested, expected", [
+    ("basenet", 0, None, 0.0),      # no GPU: CPU trials
+    ("basenet", 1, None, 0.25),     # small CNNs: four trials share a GPU
+    ("basenet", 2, 0.5, 0.5),       # the flag wins, fractions allowed
+    ("basenet", 1, 0, 0.0),         # and can force CPU
+])
+def test_gpu_share_per_trial(space, gpus, requested, expected):
+    share = search_spaces.load(space).gpu
+    assert run_search.gpu_share(share, requested, gpus) == expected
+
+
+def test_transfer_spaces_take_a_whole_gpu():
+    transfer = [n for n in search_spaces.names() if search_spaces.load(n).transfer]
+    assert transfer and all(search_spaces.load(n).gpu == 1.0 for n in transfer)
+
+
+def test_asking_for_more_gpus_than_present_is_a_usage_error():
+    with pytest.raises(run_search.UsageError, match="this machine has 1 GPU"):
+        run_search.gpu_share(0.25, 2, 1)
+
+
+def test_trial_config_carries_mixed_precision_only_with_a_gpu_share():
+    base = {"seed": 0, "weights": None, "mixed_precision": True}
+    assert "mixed_precision" not in run_search.constants({**base, "gpus_per_trial": 0.0})
+    assert run_search.constants({**base, "gpus_per_trial": 0.5})["mixed_precision"] is True
+
+
+def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_path):
+    data = load_digits()
+    config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
+              "dropout": 0.0, "seed": 0}
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = compiled_model(config, data)
+        assert model.layers[1].compute_dtype == "float16"
+        assert model.output.dtype == "float32"  # the softmax stays float32
+        history = model.fit(data.x_train[:64] / 255.0, data.y_train[:64], epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        _save(tmp_path, model, model.get_weights(), {"epoch": 1})
+        restored = compiled_model(config, data)
+        state, best = _restore(tmp_path, restored, config)
+        for a, b in zip(restored.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
