@@ -56,6 +56,7 @@ STD_EPSILON = 1e-6  # added to the per-channel std, as ImageDataGenerator does
 ZCA_EPSILON = 1e-3
 ZCA_MAX_FEATURES = 4096  # a d x d matrix: 32x32x3 (3072) is fine, 224x224x3 is not
 _LUMA = (0.299, 0.587, 0.114)
+FILE_SHUFFLE_WINDOW = 256  # image files: shuffle window over the (once permuted) decoded stream
 
 
 # --- the public entry points ------------------------------------------------------------------
@@ -130,9 +131,14 @@ def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
     shape = target_shape(data, config)
 
     per_batch = images and not _convert_once(x, shape)  # too big to keep converted: per batch
+    files = is_files(x)
+    if files and training:  # one random order up front, so the cached stream is not class-sorted
+        order = np.random.default_rng(opts["seed"]).permutation(len(y))
+        x, y = x[order], np.asarray(y)[order]
     ds = _elements(x, y, shape) if images and not per_batch else _source(x, y)
-    if training:
-        ds = ds.shuffle(len(y), seed=opts["seed"], reshuffle_each_iteration=True)
+    if training:  # decoded files: a window (a full buffer would decode the split before batch 1)
+        buffer = min(len(y), FILE_SHUFFLE_WINDOW) if files else len(y)
+        ds = ds.shuffle(buffer, seed=opts["seed"], reshuffle_each_iteration=True)
     ds = ds.batch(opts["batch_size"])
     transform = _transform(data, shape, opts, augment, per_batch) if images else _as_float
     if augment:  # one stateless seed pair per batch, new every epoch, reproducible from `seed`
