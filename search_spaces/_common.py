@@ -38,7 +38,7 @@ class Budget:
 
 
 # The bundled digits are small and easy: the same budget serves every space on them.
-DIGITS_BUDGET = Budget(num_samples=16, max_epochs=16, grace_period=2, reduction_factor=3)
+DIGITS_BUDGET = Budget(num_samples=24, max_epochs=20, grace_period=2, reduction_factor=3)
 # --smoke-test: the smallest run that still exercises trials, ASHA rungs and the report.
 SMOKE_BUDGET = Budget(num_samples=6, max_epochs=4, grace_period=1, reduction_factor=2)
 
