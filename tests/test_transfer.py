@@ -304,3 +304,14 @@ def test_transfer_tables_put_our_best_beside_every_report_row(tmp_path):
     random = cifar.loc["mobilenet_cifar10:random"]  # 003 read validation accuracy
     assert random["report metric"] == "val accuracy"
     assert random["difference"] == pytest.approx(0.3 - 0.354)
+
+
+def test_backbone_weights_from_a_file(tmp_path):
+    """--weights FILE: the backbone loads a saved no-top backbone (here MobileNet's own, saved)."""
+    keras.utils.set_random_seed(1)
+    source = keras.applications.MobileNet(include_top=False, weights=None, input_shape=SMALL)
+    path = tmp_path / "mobilenet_no_top.weights.h5"
+    source.save_weights(path)
+    model = models.build(_config(model="mobilenet_cifar10", weights=str(path)), SMALL, 10)
+    for a, b in zip(model.get_layer("backbone").get_weights(), source.get_weights()):
+        assert np.array_equal(a, b)

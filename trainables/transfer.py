@@ -455,31 +455,45 @@ def feature_model(backbone: str, input_shape, weights):
     return keras.Model(inputs, _gap(x), name=f"{backbone}_features")
 
 
+def _compute_features(data: Data, backbone: str, weights, model_name: str, batch_size: int,
+                      path: Path) -> None:
+    """Run the frozen backbone over every split and write the arrays to `path` (atomically)."""
+    import keras
+    import tensorflow as tf
+
+    from trainables import pipeline
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    keras.utils.set_random_seed(0)  # random-init features (--weights none) are reproducible
+    net = feature_model(backbone, _model_input(data, model_name), weights)
+    config = {"batch_size": batch_size, "model": model_name, "seed": 0}
+    arrays = {f"x_{split}": np.asarray(net.predict(pipeline.eval_batches(data, split, config),
+                                                   verbose=0), np.float32)
+              for split in ("train", "val", "test")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + f".{os.getpid()}.part.npz")
+    np.savez(partial, **arrays)
+    partial.replace(path)
+
+
 def extract_features(data: Data, backbone: str, weights, model_name: str,
                      cache_dir: Path, batch_size: int = 64) -> tuple[Data, Path, bool]:
     """The backbone's features of every split, computed once per (dataset, backbone, weights,
     input size, data content) and cached in `cache_dir` as one .npz; later calls load it.
     Returns (Data of float32 feature arrays, cache file, whether it was computed now)."""
-    from trainables import pipeline
-
     shape = _model_input(data, model_name)
     size = backbone_size(backbone, shape)
     key = f"{data.name}-{backbone}-{_weights_tag(weights)}-{size}px-{_digest(data)}"
     path = Path(cache_dir) / f"{key}.npz"
     computed = False
     if not path.is_file():
-        import keras
-        keras.utils.set_random_seed(0)  # random-init features (--weights none) are reproducible
-        net = feature_model(backbone, shape, weights)
-        config = {"batch_size": batch_size, "model": model_name, "seed": 0}
-        arrays = {}
-        for split in ("train", "val", "test"):
-            arrays[f"x_{split}"] = np.asarray(
-                net.predict(pipeline.eval_batches(data, split, config), verbose=0), np.float32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.stem + f".{os.getpid()}.part.npz")
-        np.savez(partial, **arrays)
-        partial.replace(path)
+        # In a child process: TensorFlow on the driver would keep GPU memory for the whole search
+        # (the trials share that GPU); the child's is freed when it exits.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(_compute_features, data, backbone, weights, model_name, batch_size,
+                        path).result()
         computed = True
     try:
         with np.load(path) as saved:
