@@ -11,11 +11,11 @@ and the suite's scheduling overhead per trial, i.e. wall time beyond training ti
 time is each trial's own `time_total_s`:
   - overall: (slots x wall - sum of time_total_s) / trials; includes the one-off start-up (Tune,
     every trial actor's start and TensorFlow import),
-  - steady state: on each node, (last trial end - first trial start) - sum of its trials'
-    time_total_s, summed over nodes, per trial: the gaps between one trial and the next on a
-    node. A trial ends when its worker writes its last checkpoint folder (the folder's time, to
-    the millisecond; the driver's own files are all synced at the end) and started time_total_s
-    before that.
+  - steady state: for each trial actor, (last trial end - first trial start) - sum of its
+    trials' time_total_s, summed over actors, per trial: the gaps between one trial and the next
+    on the same actor (the driver's result handling, ASHA, the actor's reset). A trial ends
+    when its worker writes its last checkpoint folder (the folder's time, to the millisecond;
+    the driver's own files are all synced at the end) and started time_total_s before that.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from cluster.loopback import LoopbackCluster  # noqa: E402
 
-LAYOUTS = {  # name: CPUs per node, head first
-    "one node, 2 CPUs": [2],
-    "two nodes, 1 CPU each (head + worker)": [1, 1],
-    "driver-only head + two 1-CPU workers": [0, 1, 1],
+LAYOUTS = {  # key: (description, CPUs per node, head first)
+    "one": ("one node, 2 CPUs", [2]),
+    "two": ("two nodes, 1 CPU each (head + worker)", [1, 1]),
+    "workers": ("driver-only head + two 1-CPU workers", [0, 1, 1]),
 }
 
 
@@ -70,14 +70,16 @@ def measure(folder: Path, slots: int) -> dict:
         rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         end = max(c.stat().st_mtime for c in trial.glob("checkpoint_*"))
         train = rows[-1]["time_total_s"]
-        trials.append({"node": rows[-1]["node_id"], "train": train, "epochs": len(rows),
-                       "start": end - train, "end": end})
+        node = rows[-1]["node_id"]
+        trials.append({"node": node, "actor": (node, rows[-1]["pid"]), "train": train,
+                       "epochs": len(rows), "start": end - train, "end": end})
     n = len(trials)
     train = sum(t["train"] for t in trials)
     idle = 0.0
-    for node in {t["node"] for t in trials}:
-        on = [t for t in trials if t["node"] == node]
-        idle += max(t["end"] for t in on) - min(t["start"] for t in on) - sum(t["train"] for t in on)
+    for actor in {t["actor"] for t in trials}:  # a reused actor runs its trials one by one
+        on = [t for t in trials if t["actor"] == actor]
+        span = max(t["end"] for t in on) - min(t["start"] for t in on)
+        idle += span - sum(t["train"] for t in on)
     first_start = min(t["start"] for t in trials)
     return {"trials": n, "epochs": sum(t["epochs"] for t in trials), "wall": wall,
             "train": train, "per_hour": n / wall * 3600,
@@ -86,20 +88,21 @@ def measure(folder: Path, slots: int) -> dict:
             "nodes_used": len({t["node"] for t in trials})}
 
 
-def run_layout(name: str, cpus: list[int], args, storage: Path) -> dict:
+def run_layout(key: str, args, storage: Path) -> dict:
+    name, cpus = LAYOUTS[key]
     before = other_load()
     with LoopbackCluster(cpus) as cluster:
         proc = cluster.submit(
             "python", "run_search.py", "--space", "basenet", "--dataset", "digits",
             "--num-samples", str(args.num_samples), "--max-epochs", str(args.max_epochs),
             "--grace-period", "1", "--reduction-factor", "2", "--max-concurrent", str(sum(cpus)),
-            "--storage-path", str(storage), "--name", name.split(",")[0].replace(" ", "-"),
+            "--storage-path", str(storage), "--name", key,
             "--address", "auto", timeout=3600)
         after = other_load()
     if proc.returncode != 0:
         sys.exit(f"{name}: the search failed\n{(proc.stdout + proc.stderr)[-4000:]}")
-    result = measure(storage / name.split(",")[0].replace(" ", "-"), slots=sum(cpus))
-    return {**result, "name": name, "nodes": len(cpus), "load": f"before: {before}; after: {after}"}
+    result = measure(storage / key, slots=sum(cpus))
+    return {**result, "name": name, "cpus": cpus, "load": f"before: {before}; after: {after}"}
 
 
 def section(results: list[dict], args) -> str:
@@ -111,14 +114,19 @@ def section(results: list[dict], args) -> str:
         f"real cluster of `ray start` nodes on 127.0.0.x (token auth on), the search submitted "
         f"with `ray job submit`: basenet on digits, {args.num_samples} trials, ASHA max "
         f"{args.max_epochs} epochs / grace 1 / factor 2, `--max-concurrent` = the CPUs, "
-        f"1 CPU per trial, actors reused. Same total CPUs (2) in every layout.",
+        f"1 CPU per trial, actors reused. Same total CPUs (2) in every layout. Wall: the "
+        f"search's started..finished in search.json. Start-up: from then to the first trial's "
+        f"start (Tune, actor start, TensorFlow import). Overhead per trial, overall: (CPUs x "
+        f"wall - the trials' summed time_total_s) / trials. Steady state: the gaps between "
+        f"consecutive trials on one reused actor, per trial (from the trials' own time_total_s "
+        f"and their last checkpoint's time).",
         "",
         "| layout | nodes used / with CPUs | trials | epochs | wall (s) | trials per hour | "
         "start-up (s) | overhead per trial, overall (s) | overhead per trial, steady state (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        with_cpus = sum(1 for c in LAYOUTS[r["name"]] if c)
+        with_cpus = sum(1 for c in r["cpus"] if c)
         lines.append(f"| {r['name']} | {r['nodes_used']} / {with_cpus} | {r['trials']} | "
                      f"{r['epochs']} | {r['wall']:.1f} | {r['per_hour']:.0f} | "
                      f"{r['startup']:.1f} | {r['overhead']:.2f} | {r['steady']:.2f} |")
@@ -136,17 +144,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--num-samples", type=int, default=16)
     p.add_argument("--max-epochs", type=int, default=4)
-    p.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS))
+    p.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS),
+                   help="; ".join(f"{k}: {v[0]}" for k, v in LAYOUTS.items()))
     p.add_argument("--append", type=Path, help="append the section to this Markdown file")
     p.add_argument("--keep", type=Path, help="keep the experiments in this (new) folder")
     args = p.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as storage:
         storage = args.keep or storage
-        for name in args.layouts:
-            print(f"... {name}", flush=True)
+        for key in args.layouts:
+            print(f"... {LAYOUTS[key][0]}", flush=True)
             start = time.monotonic()
-            results.append(run_layout(name, LAYOUTS[name], args, Path(storage)))
+            results.append(run_layout(key, args, Path(storage)))
             print(f"    done in {time.monotonic() - start:.0f} s", flush=True)
     text = section(results, args)
     print(text)
