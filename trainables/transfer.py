@@ -263,7 +263,10 @@ def _model(config, input_shape, num_classes, backbone, head, name, *, live=False
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
     x = HEADS[head](x, config)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 even under mixed precision (train.py on GPUs): a float16 softmax loses small
+    # probabilities
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
+                           name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
     if unfreeze is not None and len(input_shape) != 1:
         _unfreeze(model.get_layer("backbone"), unfreeze)
