@@ -163,25 +163,32 @@ def plan(args: argparse.Namespace) -> dict:
 
     storage = args.storage_path
     name = args.name or args.space
-    if "://" not in storage:
-        storage = str(Path(storage).expanduser().resolve())
-        check_writable(Path(storage))
-        experiment = Path(storage) / name
-        from ray import tune
-        exists = experiment.exists() and any(experiment.iterdir())
-        if args.resume and not tune.Tuner.can_restore(str(experiment)):
-            raise UsageError(f"--resume: {experiment} holds no experiment to resume; "
-                             f"drop --resume to start one")
-        if exists and not args.resume:
-            raise UsageError(f"{experiment} already holds an experiment; add --resume to "
-                             f"continue it, or --name NEW to start another")
+    if "://" in storage:
+        raise UsageError(f"--storage-path {storage}: URIs are not supported yet; give a folder "
+                         f"every node mounts (a shared file system)")
+    if not Path(storage).expanduser().is_absolute() and os.environ.get(
+            "RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        raise UsageError(f"--storage-path {storage} is relative inside a Ray job (it would land "
+                         f"in the job's temporary copy of the repository); give an absolute "
+                         f"folder every node mounts")
+    storage = str(Path(storage).expanduser().resolve())
+    check_writable(Path(storage))
+    experiment = Path(storage) / name
+    from ray import tune
+    exists = experiment.exists() and any(experiment.iterdir())
+    if args.resume and not tune.Tuner.can_restore(str(experiment)):
+        raise UsageError(f"--resume: {experiment} holds no experiment to resume; "
+                         f"drop --resume to start one")
+    if exists and not args.resume:
+        raise UsageError(f"{experiment} already holds an experiment; add --resume to "
+                         f"continue it, or --name NEW to start another")
     grid, fixed = study_settings(space, args.set)
     settings = {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
                 "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed,
                 "weights": weights, "data_dir": args.data_dir, "grid": grid, "constants": fixed,
                 "mixed_precision": not args.no_mixed_precision}
-    if args.resume and "://" not in storage:
-        settings |= saved_settings(Path(storage) / name, args.space)
+    if args.resume:
+        settings |= saved_settings(experiment, args.space)
     return settings
 
 
@@ -273,7 +280,7 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
     trainable = tune.with_resources(
         tune.with_parameters(train, data=data, max_epochs=budget.max_epochs),
         {"cpu": args.cpus_per_trial, "gpu": settings["gpus_per_trial"]})
-    path = f"{settings['storage']}/{settings['name']}"
+    path = str(Path(settings["storage"]) / settings["name"])
     if args.resume:
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=True)
@@ -312,6 +319,24 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
         run_config=run_config)
 
 
+def fit_to_cluster(settings: dict, args: argparse.Namespace, space) -> None:
+    """Defaults that depend on what Ray found: a cluster's GPUs, and as many trials at a time as
+    its resources hold (Tune otherwise keeps one Optuna trial pending and fills a big cluster one
+    actor start at a time)."""
+    import ray
+    resources = ray.cluster_resources()
+    if args.address is not None and args.gpus_per_trial is None and not args.resume:
+        try:
+            settings["gpus_per_trial"] = gpu_share(space.gpu, None, int(resources.get("GPU", 0)))
+        except UsageError:
+            pass
+    if args.max_concurrent is None:
+        slots = int(resources.get("CPU", 0) // args.cpus_per_trial)
+        if settings["gpus_per_trial"]:
+            slots = min(slots, int(resources.get("GPU", 0) / settings["gpus_per_trial"]))
+        args.max_concurrent = max(1, slots)
+
+
 def write_search_json(settings: dict, **extra) -> Path:
     """The experiment's own record (space, dataset, budget, seed): analysis and --resume read it."""
     folder = Path(settings["storage"]) / settings["name"]
@@ -344,6 +369,7 @@ def main(argv=None) -> int:
     os.environ.update(WORKER_ENV)
     ray.init(address=args.address, include_dashboard=False if args.address is None else None,
              logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
+    fit_to_cluster(settings, args, space)
     experiment = write_search_json(settings, started=time.time(), finished=None)
     results = make_tuner(settings, args, data).fit()
 

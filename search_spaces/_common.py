@@ -28,6 +28,14 @@ def suggest_common(trial, optimizers=OPTIMIZERS, batch_sizes=BATCH_SIZES, dropou
     trial.suggest_float("dropout", *dropout)
 
 
+def suggest_input(trial):
+    """Normalization and augmentation (trainables/pipeline.py), for spaces where they matter."""
+    trial.suggest_categorical("normalize", ["none", "featurewise", "zca"])
+    trial.suggest_categorical("flip", [False, True])
+    trial.suggest_float("zoom", 0.0, 0.5)
+    trial.suggest_float("rotation", 0.0, 30.0)
+
+
 @dataclass(frozen=True)
 class Budget:
     """How many trials, and ASHA's epochs: max_t, grace period, reduction factor."""

@@ -26,7 +26,7 @@ def test_list_spaces_names_every_space_with_dataset_and_model():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--space", "nope"], "unknown space 'nope'; choose one of: basenet"),
+    (["--space", "nope"], "unknown space 'nope'; choose one of: augmentation_grid, basenet,"),
     ([], "--space is required"),
     (["--space", "basenet", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--space", "basenet", "--num-samples", "0"], "--num-samples must be a positive integer"),
@@ -39,6 +39,8 @@ def test_list_spaces_names_every_space_with_dataset_and_model():
     (["--space", "basenet", "--max-concurrent", "0"], "--max-concurrent must be a positive"),
     (["--space", "basenet", "--gpus-per-trial", "1"], "--gpus-per-trial 1 but this machine has 0"),
     (["--space", "basenet", "--storage-path", "/dev/null/results"], "cannot write to --storage-path"),
+    (["--space", "basenet", "--storage-path", "s3://bucket/results"], "URIs are not supported yet"),
+    (["--space", "basenet", "--weights", "none"], "--weights applies to transfer spaces only"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     proc = run("run_search.py", "--dataset", "digits", "--storage-path", tmp_path, *args)
