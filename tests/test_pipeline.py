@@ -260,3 +260,16 @@ def test_featurewise_statistics_of_image_files_come_from_the_training_files(tmp_
     mean, std = pipeline._featurewise_stats(x_train, (32, 32, 3))
     assert np.allclose(val_x, (200 / 255 - mean) / (std + pipeline.STD_EPSILON), atol=1e-4)
     assert mean.max() < 100 / 255  # the dark training files, not the bright validation ones
+
+
+def test_affine_sampling_matches_tensorflows_projective_transform():
+    """The XLA-friendly sampler reads the same pixels as ImageProjectiveTransformV3 (bilinear,
+    nearest fill) for the transforms the augmentation draws."""
+    x = tf.constant(_random_images(16, seed=10).astype(np.float32))
+    transforms = pipeline._random_transforms(16, tf.constant([3, 4], tf.int64), 32, 32,
+                                             True, 0.3, 30.0)
+    ours = pipeline._affine_bilinear(x, transforms)
+    theirs = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=tf.concat([transforms, tf.zeros([16, 2])], axis=1),
+        output_shape=[32, 32], fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+    assert np.allclose(ours.numpy(), theirs.numpy(), atol=0.05)  # of 255

@@ -25,7 +25,7 @@ What happens to an image, and where:
 3. Per batch, vectorised (`_transform`): cast and scale (normalisation folded into one multiply-add
    per channel), then one random affine transform per image (flip x zoom x rotation about the
    centre, bilinear, edges filled with the nearest pixel as ImageDataGenerator does) applied to
-   the whole batch in one ImageProjectiveTransformV3 op, then the ZCA matrix when asked.
+   the whole batch by one XLA-compiled function (`_augment`), then the ZCA matrix when asked.
    The per-batch random draws are stateless, seeded by `tf.data.Dataset.random`, so parallel
    batches stay reproducible and each epoch differs.
 
@@ -187,7 +187,8 @@ def _transform(data, shape, opts, augment, per_batch=False):
             images = _convert(images, shape)
         x = tf.cast(images, tf.float32) * scale + offset
         if augment:
-            x = _augment(x, seed, opts["flip"], opts["zoom"], opts["rotation"])
+            x = _augment(x, seed, opts["flip"], opts["zoom"], opts["rotation"],
+                         opts["batch_size"])
         if zca is not None:
             x = tf.reshape(tf.reshape(x, [-1, zca.shape[0]]) @ zca, tf.shape(x))
         return x, labels
@@ -195,13 +196,34 @@ def _transform(data, shape, opts, augment, per_batch=False):
     return transform
 
 
-def _augment(x, seed, flip: bool, zoom: float, rotation: float):
-    """One random affine transform per image of the batch, applied in one op.
-
-    Each output pixel p reads the input at A (p - c) + c, c the image centre and
-    A = R(theta) diag(zx, zy) diag(+-1, 1): a zoom < 1 magnifies, as in ImageDataGenerator."""
+def _augment(x, seed, flip: bool, zoom: float, rotation: float, batch_size: int):
+    """One random affine transform per image of the batch (see `_random_transforms`), applied
+    by `_affine_bilinear` in one XLA-compiled function per (options, batch shape) and process.
+    A short last batch is padded to `batch_size` so XLA compiles one shape, not two (about 1.5 s
+    each on 2 cores); a reused Ray actor compiles once for all its trials."""
+    height, width, channels = x.shape[1:]
+    key = (flip, zoom, rotation, batch_size, height, width, channels)
+    if key not in _AUGMENT_FNS:
+        def augment(images, seed):
+            transforms = _random_transforms(batch_size, seed, height, width, flip, zoom, rotation)
+            return _affine_bilinear(images, transforms)
+        signature = [tf.TensorSpec([batch_size, height, width, channels], tf.float32),
+                     tf.TensorSpec([2], tf.int64)]
+        _AUGMENT_FNS[key] = tf.function(augment, jit_compile=True, input_signature=signature)
     n = tf.shape(x)[0]
-    height, width = x.shape[1], x.shape[2]
+    padded = tf.pad(x, [[0, batch_size - n], [0, 0], [0, 0], [0, 0]])
+    return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64))[:n]
+
+
+_AUGMENT_FNS: dict = {}  # compiled once per process, reused by every trial's pipeline
+
+
+def _random_transforms(n, seed, height: int, width: int, flip: bool, zoom: float,
+                       rotation: float):
+    """(n, 6) affine maps [a0, a1, a2, b0, b1, b2]: output pixel (x, y) reads the input at
+    (a0 x + a1 y + a2, b0 x + b1 y + b2) = A (p - c) + c, c the image centre and
+    A = R(theta) diag(zx, zy) diag(+-1, 1); a zoom < 1 magnifies, as in ImageDataGenerator
+    (the layout of ImageProjectiveTransformV3's first six parameters)."""
     s_flip, s_zoom, s_rot = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     ones = tf.ones([n])
     sign = tf.where(tf.random.stateless_uniform([n], s_flip) < 0.5, -1.0, 1.0) if flip else ones
@@ -218,11 +240,33 @@ def _augment(x, seed, flip: bool, zoom: float, rotation: float):
     b0, b1 = sin * zx * sign, cos * zy
     cx, cy = (width - 1) / 2, (height - 1) / 2
     a2, b2 = cx - a0 * cx - a1 * cy, cy - b0 * cx - b1 * cy
-    zeros = tf.zeros([n])
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transforms, output_shape=[height, width], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="NEAREST")
+    return tf.stack([a0, a1, a2, b0, b1, b2], axis=1)
+
+
+def _affine_bilinear(images, transforms):
+    """Bilinear sampling of (B, H, W, C) images at `transforms`' coordinates, edges filled with the
+    nearest pixel (coordinates clamped): ImageProjectiveTransformV3(BILINEAR, NEAREST) as four
+    gathers and a weighted sum, which XLA fuses: about 4x faster than that op on CPU (1.1 ms
+    against 4.6 ms for 64 CIFAR images, 2 cores)."""
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    y_out, x_out = tf.meshgrid(tf.range(height, dtype=tf.float32),
+                               tf.range(width, dtype=tf.float32), indexing="ij")
+    t = transforms[:, :, None, None]
+    x_in = tf.clip_by_value(t[:, 0] * x_out + t[:, 1] * y_out + t[:, 2], 0.0, width - 1.0)
+    y_in = tf.clip_by_value(t[:, 3] * x_out + t[:, 4] * y_out + t[:, 5], 0.0, height - 1.0)
+    x0, y0 = tf.floor(x_in), tf.floor(y_in)
+    wx, wy = (x_in - x0)[..., None], (y_in - y0)[..., None]
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
+    base = (tf.range(tf.shape(images)[0]) * (height * width))[:, None, None]
+    flat = tf.reshape(images, [-1, channels])
+
+    def pixels(y, x):
+        return tf.cast(tf.gather(flat, base + y * width + x), tf.float32)
+
+    top = pixels(y0, x0) * (1 - wx) + pixels(y0, x1) * wx
+    bottom = pixels(y1, x0) * (1 - wx) + pixels(y1, x1) * wx
+    return top * (1 - wy) + bottom * wy
 
 
 # --- conversion to the model's input --------------------------------------------------------
