@@ -185,10 +185,11 @@ def _transform(data, shape, opts, augment, per_batch=False):
     def transform(images, labels, seed=None):
         if per_batch:
             images = _convert(images, shape)
-        x = tf.cast(images, tf.float32) * scale + offset
-        if augment:
-            x = _augment(x, seed, opts["flip"], opts["zoom"], opts["rotation"],
-                         opts["batch_size"])
+        if augment:  # scale and shift inside: bilinear weights sum to 1, so they commute
+            x = _augment(images, seed, scale, offset, opts["flip"], opts["zoom"],
+                         opts["rotation"], opts["batch_size"])
+        else:
+            x = tf.cast(images, tf.float32) * scale + offset
         if zca is not None:
             x = tf.reshape(tf.reshape(x, [-1, zca.shape[0]]) @ zca, tf.shape(x))
         return x, labels
@@ -196,23 +197,25 @@ def _transform(data, shape, opts, augment, per_batch=False):
     return transform
 
 
-def _augment(x, seed, flip: bool, zoom: float, rotation: float, batch_size: int):
-    """One random affine transform per image of the batch (see `_random_transforms`), applied
-    by `_affine_bilinear` in one XLA-compiled function per (options, batch shape) and process.
+def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, batch_size: int):
+    """uint8 batch -> float32 `x * scale + offset` with one random affine transform per image
+    (see `_random_transforms`) applied by `_affine_bilinear`, all in one XLA-compiled function
+    per (options, batch shape) and process.
     A short last batch is padded to `batch_size` so XLA compiles one shape, not two (about 1.5 s
     each on 2 cores); a reused Ray actor compiles once for all its trials."""
     height, width, channels = x.shape[1:]
-    key = (flip, zoom, rotation, batch_size, height, width, channels)
+    key = (flip, zoom, rotation, batch_size, height, width, channels, x.dtype)
     if key not in _AUGMENT_FNS:
-        def augment(images, seed):
+        def augment(images, seed, scale, offset):
             transforms = _random_transforms(batch_size, seed, height, width, flip, zoom, rotation)
-            return _affine_bilinear(images, transforms)
-        signature = [tf.TensorSpec([batch_size, height, width, channels], tf.float32),
-                     tf.TensorSpec([2], tf.int64)]
+            return _affine_bilinear(images, transforms) * scale + offset
+        signature = [tf.TensorSpec([batch_size, height, width, channels], x.dtype),
+                     tf.TensorSpec([2], tf.int64), tf.TensorSpec([channels], tf.float32),
+                     tf.TensorSpec([channels], tf.float32)]
         _AUGMENT_FNS[key] = tf.function(augment, jit_compile=True, input_signature=signature)
     n = tf.shape(x)[0]
     padded = tf.pad(x, [[0, batch_size - n], [0, 0], [0, 0], [0, 0]])
-    return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64))[:n]
+    return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64), scale, offset)[:n]
 
 
 _AUGMENT_FNS: dict = {}  # compiled once per process, reused by every trial's pipeline
