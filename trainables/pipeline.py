@@ -23,9 +23,10 @@ What happens to an image, and where:
    never recomputes them, and a cross-validation fold (a different training split) gets its own.
 2. Per element: `_source` (uint8 image, int label) from memory; shuffled; batched.
 3. Per batch, vectorised (`_transform`): cast and scale (normalisation folded into one multiply-add
-   per channel), then one random affine transform per image (flip x zoom x rotation about the
-   centre, bilinear, edges filled with the nearest pixel as ImageDataGenerator does) applied to
-   the whole batch by one XLA-compiled function (`_augment`), then the ZCA matrix when asked.
+   per channel); when augmenting, one random affine transform per image (flip x zoom x rotation
+   about the centre, bilinear, edges filled with the nearest pixel as ImageDataGenerator does)
+   fused with that cast and scale into one XLA-compiled function (`_augment`) for the batch;
+   then the ZCA matrix when asked.
    The per-batch random draws are stateless, seeded by `tf.data.Dataset.random`, so parallel
    batches stay reproducible and each epoch differs.
 
