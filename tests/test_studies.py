@@ -60,3 +60,35 @@ def test_set_is_refused_for_searches(tmp_path):
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
                "--storage-path", tmp_path, "--set", "dropout=0.1")
     assert proc.returncode == 2 and "--set applies to studies" in proc.stderr
+
+
+def test_model_comparison_gives_one_row_per_model_with_its_report_setting(tmp_path):
+    proc = run("run_search.py", "--space", "model_comparison", "--dataset", "digits",
+               "--max-epochs", "1", "--set", "model=basenet,mired_v5,basenet21",
+               "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "model_comparison"
+    configs = {c["model"]: c for c in (json.loads(p.read_text())
+                                       for p in folder.glob("trial_*/params.json"))}
+    assert configs["mired_v5"]["dropout"] == 0.5 and configs["mired_v5"]["optimizer"] == "sgd"
+    assert configs["basenet21"]["optimizer"] == "rmsprop" and configs["basenet21"]["flip"]
+    assert configs["basenet"]["dropout"] == 0.0
+    table = pd.read_csv(folder / "report" / "table.csv")
+    assert list(table["model"]) == ["basenet", "basenet21", "mired_v5"]  # the report's order
+    for column in ["loss", "accuracy", "val_loss", "val_accuracy", "test_accuracy", "epochs",
+                   "params", "reference_test_accuracy"]:
+        assert table[column].notna().all(), column
+    assert table.set_index("model").loc["mired_v5", "reference_test_accuracy"] == 0.5444
+    assert table.set_index("model").loc["basenet", "params"] == 456 + 2416 + 20050 + 510
+
+
+def test_augmentation_grid_rebuilds_report_002_table_4(tmp_path):
+    proc = run("run_search.py", "--space", "augmentation_grid", "--dataset", "digits",
+               "--max-epochs", "1", "--set", "zoom=0.0,0.2", "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "augmentation_grid" / "report" / "table.csv")
+    assert list(zip(table["horizontal_flip"], table["zoom_range"])) == [
+        (False, 0.0), (True, 0.0), (False, 0.2), (True, 0.2)]
+    assert list(table["reference_test_accuracy"]) == [0.3904, 0.4396, 0.4072, 0.4488]
+    assert table["test_accuracy"].between(0, 1).all()
+    assert (tmp_path / "augmentation_grid" / "report" / "table.tex").exists()
