@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 
 from conftest import run
 from search_spaces import load
@@ -87,3 +88,25 @@ def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
 def test_analysis_of_a_folder_that_is_no_experiment_exits_2(tmp_path):
     proc = run("-m", "analysis", tmp_path)
     assert proc.returncode == 2 and "no search.json" in proc.stderr
+
+
+def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smoke_search, tmp_path):
+    """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
+    best weights from the checkpoint and tests them."""
+    from trainables.datasets import load_digits
+    from trainables.evaluate import evaluate_best_trial
+
+    folder, _ = smoke_search
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    best = json.loads((copy / "best_test.json").read_text())
+    result_file = copy / f"trial_{best['trial_id']}" / "result.json"
+    rows = [json.loads(line) for line in result_file.read_text().splitlines()]
+    for row in rows:
+        row.pop("test_accuracy", None), row.pop("test_loss", None)
+    result_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (copy / "best_test.json").unlink()
+
+    record = evaluate_best_trial(copy, load_digits())
+    assert record["trial_id"] == best["trial_id"]
+    assert record["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)

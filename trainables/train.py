@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables import models, optimizers, pipeline, transfer
-from trainables.evaluate import evaluate
-from trainables.folds import cv_fold
 from trainables.datasets import Data
+from trainables.folds import cv_fold
+
+# TensorFlow (behind models, optimizers, pipeline, transfer, evaluate) is imported inside the
+# functions: the driver imports this module only to hand `train` to Ray, and TensorFlow would
+# cost it 6 s there.
 
 _process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
 
@@ -60,6 +62,8 @@ def configure_tensorflow(settings: dict) -> None:
 def compiled_model(config: dict, data: Data):
     """The model at its native input (pipeline.target_shape: models.input_shape for images), which
     the pipeline converts any dataset to; compiled with the config's optimizer."""
+    from trainables import models, optimizers, pipeline
+
     model = models.build(config, pipeline.target_shape(data, config), data.num_classes)
     model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -73,6 +77,8 @@ def _save(folder: Path, model, best_weights: list, state: dict) -> None:
 
 
 def _restore(folder: Path, model, config: dict) -> tuple[dict, list]:
+    from trainables import transfer
+
     state = json.loads((folder / "state.json").read_text())
     if transfer.in_phase2(config, state["epoch"]):  # the saved optimizer is phase 2's
         transfer.start_phase2(model, config)
@@ -109,6 +115,9 @@ def train(config: dict, *, data: Data, max_epochs: int) -> None:
     import keras
     import ray
     from ray import tune
+
+    from trainables import pipeline, transfer
+    from trainables.evaluate import evaluate
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
