@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train in float32 on GPUs too (default: mixed_float16 on GPUs)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at a time (default: as many as the resources allow)")
+    p.add_argument("--checkpoint-every", type=int, default=1,
+                   help="epochs between checkpoints (the last epoch is always saved); what a "
+                        "resumed or retried trial repeats at most")
     p.add_argument("--max-failures", type=int, default=2,
                    help="retries of a failed trial from its last checkpoint")
     p.add_argument("--storage-path", default="./results",
@@ -140,6 +143,7 @@ def plan(args: argparse.Namespace) -> dict:
     budget = override(base, num_samples=args.num_samples, max_epochs=args.max_epochs,
                       grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     checks = {"--num-samples": budget.num_samples, "--max-epochs": budget.max_epochs,
+              "--checkpoint-every": args.checkpoint_every,
               "--grace-period": budget.grace_period, "--cpus-per-trial": args.cpus_per_trial}
     for flag, value in checks.items():
         if value < 1:
@@ -186,7 +190,8 @@ def plan(args: argparse.Namespace) -> dict:
     settings = {"space": args.space, "dataset": dataset, "budget": budget, "storage": storage,
                 "name": name, "gpus_per_trial": gpus_per_trial or 0.0, "seed": args.seed,
                 "weights": weights, "data_dir": args.data_dir, "grid": grid, "constants": fixed,
-                "mixed_precision": not args.no_mixed_precision}
+                "mixed_precision": not args.no_mixed_precision,
+                "checkpoint_every": args.checkpoint_every}
     if args.resume:
         settings |= saved_settings(experiment, args.space)
     return settings
@@ -244,7 +249,7 @@ def saved_settings(experiment: Path, space: str) -> dict:
         raise UsageError(f"--resume: {experiment} is a search of space {record.get('space')!r}, "
                          f"not {space!r}")
     keep = ("dataset", "seed", "weights", "data_dir", "gpus_per_trial", "grid", "constants",
-            "mixed_precision")
+            "mixed_precision", "checkpoint_every")
     return {**{k: record[k] for k in keep if k in record}, "budget": Budget(**record["budget"])}
 
 
@@ -278,7 +283,8 @@ def make_tuner(settings: dict, args: argparse.Namespace, data: datasets.Data):
     space = search_spaces.load(settings["space"])
     budget: Budget = settings["budget"]
     trainable = tune.with_resources(
-        tune.with_parameters(train, data=data, max_epochs=budget.max_epochs),
+        tune.with_parameters(train, data=data, max_epochs=budget.max_epochs,
+                             checkpoint_every=settings["checkpoint_every"]),
         {"cpu": args.cpus_per_trial, "gpu": settings["gpus_per_trial"]})
     path = str(Path(settings["storage"]) / settings["name"])
     if args.resume:

@@ -43,6 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--trials", type=int, default=6)
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--checkpoint-every", type=int, default=1)
     p.add_argument("--plain", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.plain:
@@ -52,7 +53,8 @@ def main() -> None:
         suite_wall, folder = search(Path(tmp), "overhead", "--space", "basenet", "--dataset",
                                     "digits", "--num-samples", args.trials, "--max-epochs",
                                     args.epochs, "--grace-period", args.epochs,
-                                    "--max-concurrent", 1, "--cpus-per-trial", 1)
+                                    "--max-concurrent", 1, "--cpus-per-trial", 1,
+                                    "--checkpoint-every", args.checkpoint_every)
         configs = [json.loads(p.read_text()) for p in sorted(folder.glob("trial_*/params.json"))]
         configs_file = Path(tmp) / "configs.json"
         configs_file.write_text(json.dumps(configs))
@@ -61,7 +63,8 @@ def main() -> None:
                         str(args.epochs)], cwd=ROOT, check=True, capture_output=True)
         plain_wall = time.perf_counter() - start
     print(f"machine: {machine()}")
-    print(f"{args.trials} configurations x {args.epochs} epochs, one at a time, digits")
+    print(f"{args.trials} configurations x {args.epochs} epochs, one at a time, digits, "
+          f"a checkpoint every {args.checkpoint_every} epoch(s)")
     print(f"plain Keras loop: {plain_wall:.1f} s")
     print(f"run_search.py:    {suite_wall:.1f} s")
     print(f"ratio suite/plain: {suite_wall / plain_wall:.2f} (target <= 1.10); "

@@ -11,7 +11,8 @@ def test_help_documents_every_flag():
     for flag in ["--space", "--dataset", "--num-samples", "--max-epochs", "--grace-period",
                  "--reduction-factor", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent",
                  "--storage-path", "--name", "--seed", "--smoke-test", "--address", "--resume",
-                 "--list-spaces", "--max-failures"]:
+                 "--list-spaces", "--max-failures", "--checkpoint-every", "--set", "--data-dir",
+                 "--weights", "--no-mixed-precision"]:
         assert flag in out, flag
 
 

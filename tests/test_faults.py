@@ -189,3 +189,15 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
     assert "test_accuracy" not in diverged.metrics
     healthy = by_case[()]
     assert healthy.metrics["training_iteration"] == 3 and "test_accuracy" in healthy.metrics
+
+
+def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+               "--num-samples", 2, "--max-epochs", 4, "--grace-period", 4,
+               "--checkpoint-every", 3, "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for trial in (tmp_path / "basenet").glob("trial_*"):
+        epochs = sorted(json.loads((c / "state.json").read_text())["epoch"]
+                        for c in trial.glob("checkpoint_*"))
+        assert epochs == [3, 4], epochs  # every third epoch, and the last
+        assert len((trial / "result.json").read_text().splitlines()) == 4
