@@ -386,6 +386,7 @@ def main(argv=None) -> int:
     if len(results) < expected or results.num_terminated + results.num_errors < len(results):
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
         path = report.write(experiment)
+        ray.shutdown()  # flush the workers' logs first: the last lines are ours
         print(f"Report of the finished trials: {path}")
         print(f"Interrupted. Continue with: python run_search.py --space {settings['space']} "
               f"--name {settings['name']} --storage-path {settings['storage']} --resume")
@@ -393,6 +394,7 @@ def main(argv=None) -> int:
     write_search_json(settings, finished=time.time())
     evaluate_best_trial(experiment, data)
     path = report.write(experiment)
+    ray.shutdown()  # flush the workers' logs first: the last line is ours
     print(f"Report: {path}")
     return 0
 
