@@ -5,15 +5,14 @@ One function per study space, named as the space: Results -> (table, plot functi
 
 from __future__ import annotations
 
-import importlib
-
 import pandas as pd
 
 from analysis.results import Results
 
 
-def _reference(space: str) -> dict:
-    return importlib.import_module(f"search_spaces.{space}").TABLE_REFERENCE
+def _reference(res: Results):
+    """The study's report table, as search.json recorded it."""
+    return res.search.get("table_reference") or {}
 
 
 def _last_epoch(res: Results) -> pd.DataFrame:
@@ -28,7 +27,7 @@ def optimizers_cv(res: Results):
     trials = res.trials.set_index("trial_id")
     trials["fold_accuracy"] = last["val_accuracy"]
     ours = trials.pivot_table(index="fold", columns="optimizer", values="fold_accuracy")
-    reference = _reference("optimizers_cv")
+    reference = _reference(res)
     ours = ours[sorted(ours.columns, key=lambda o: list(reference).index(o)
                        if o in reference else len(reference))]
     ours.index = [f"I{int(f) + 1}" for f in ours.index]
@@ -59,7 +58,7 @@ def optimizers_cv(res: Results):
 
 def model_comparison(res: Results):
     """One row per model (and per modification the grid varied), scores at the best epoch."""
-    reference = _reference("model_comparison")
+    reference = _reference(res)
     varied = [k for k in (res.search.get("grid") or {}) if k != "model"]
     rows = []
     for _, t in res.trials.iterrows():
@@ -88,7 +87,8 @@ def model_comparison(res: Results):
 
 def augmentation_grid(res: Results):
     """Report 002 table 4: horizontal flip x zoom range, in the report's order."""
-    reference = _reference("augmentation_grid")
+    reference = {(r["flip"], r["zoom"]): r["test_accuracy"]
+                 for r in _reference(res)}
     rows = [{"horizontal_flip": bool(t["flip"]), "zoom_range": float(t["zoom"]),
              "val_accuracy": t["val_accuracy"], "test_accuracy": t["test_accuracy"],
              "reference_test_accuracy": reference.get((bool(t["flip"]), float(t["zoom"])))}
