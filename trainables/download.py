@@ -183,7 +183,7 @@ def _receive(response, part: Path, start: int, total, hashers, url, what, by_han
         f.seek(start)
         done = start
         try:
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):   # what has arrived, up to CHUNK
                 f.write(chunk)
                 for h in hashers.values():
                     h.update(chunk)
@@ -237,7 +237,7 @@ class _Progress:
         rate = (done - self.start) / max(now - self.t0, 1e-6)
         text = f"  {_mb(done)}"
         if self.total:
-            text += f" / {_mb(self.total)} ({100 * done / self.total:.0f}%)"
+            text += f" / {_mb(self.total)} ({100 * done // self.total}%)"
         text += f", {rate / 1e6:.1f} MB/s"
         if self.total and rate > 0 and done < self.total:
             text += f", {_duration((self.total - done) / rate)} left"
