@@ -320,3 +320,10 @@ def test_module_imports_no_tensorflow_keras_or_ray():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(download.__file__).parents[1], timeout=60)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_extract_of_missing_archive_is_one_line_error(tmp_path):
+    with pytest.raises(DownloadError) as e:
+        extract(tmp_path / "nope.tgz", tmp_path / "out")
+    assert f"{tmp_path / 'nope.tgz'} not found" in one_line(e)
+    assert not (tmp_path / "out").exists()

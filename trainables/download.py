@@ -54,7 +54,6 @@ def fetch(url: str, target: Path, *, md5: str | None = None, sha256: str | None 
           what: str = "") -> Path:
     """Download `url` to `target` unless a complete, verified `target` is already there."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     expected = {k: v.lower() for k, v in (("md5", md5), ("sha256", sha256)) if v}
     with _locked(_sibling(target, ".lock")):
         if target.exists():
@@ -75,8 +74,10 @@ def extract(archive: Path, dest: Path, *, inner: str | None = None) -> Path:
     place only when complete; returns dest (or dest/inner)."""
     archive, dest = Path(archive), Path(dest)
     result = dest / inner if inner else dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with _locked(_sibling(dest, ".lock")):
+        if not archive.is_file():
+            raise DownloadError(f"{archive} not found; run again to download it, "
+                                f"or put it there by hand")
         if dest.is_dir() and not any(dest.iterdir()):
             dest.rmdir()                               # an empty folder made by hand holds nothing
         if dest.exists():
@@ -290,7 +291,13 @@ def _describe(expected: dict, got: dict) -> str:
 @contextlib.contextmanager
 def _locked(path: Path):
     """Hold an exclusive flock on `path` (created if needed); other processes wait for it."""
-    with open(path, "a") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a")
+    except OSError as e:
+        raise DownloadError(f"cannot write in {path.parent} ({_reason(e)}); "
+                            "make it writable or choose another folder") from e
+    with f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
