@@ -315,8 +315,8 @@ def test_sources_hold_https_urls_and_md5s():
 
 
 def test_module_imports_no_tensorflow_keras_or_ray():
-    code = ("import sys, trainables.download; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'ray'}))")
+    code = ("import sys, trainables.download; heavy = {'tensorflow', 'keras', 'ray'}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(download.__file__).parents[1], timeout=60)
     assert proc.stdout.strip() == "[]", proc.stderr

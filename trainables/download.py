@@ -1,11 +1,10 @@
 """Fetch a file once, resumably and verified; extract a .tgz atomically. Standard library only.
 
-`fetch(url, target, md5=...)` leaves at `target` only a file that is complete and verified: the bytes
-go to `target.part` (a later run continues it with an HTTP Range request), the finished file is
-checked (checksum when given, else its size against Content-Length) and only then renamed onto
-`target`. An exclusive lock on `target.lock` makes a second process wait and then reuse the file.
+`fetch(url, target, md5=...)` leaves at `target` only a complete, verified file: the bytes go to
+`target.part` (a later run continues it with an HTTP Range request), the finished file is checked
+(checksum when given, else its size against Content-Length) and only then renamed onto `target`. An exclusive lock on `target.lock` makes a second process wait and then reuse the file.
 `extract(archive, dest)` unpacks into a temporary sibling folder and renames it onto `dest` when
-complete. Every failure is a `DownloadError` whose message is one line: what is wrong, how to fix it.
+complete. Every failure is a `DownloadError` with a one-line message: what is wrong, how to fix it.
 """
 
 from __future__ import annotations
@@ -107,7 +106,7 @@ def extract(archive: Path, dest: Path, *, inner: str | None = None) -> Path:
 # downloading
 
 def _download(url: str, target: Path, expected: dict, what: str) -> None:
-    """Fill target.part from `url` (resuming it when the server allows), verify, rename onto target."""
+    """Fill target.part from `url` (resuming when the server allows), verify, rename onto target."""
     part = _sibling(target, ".part")
     by_hand = f"download {target.name} yourself and put it in {target.parent}"
     for _attempt in range(2):                          # a second go only after discarding the .part
