@@ -2,7 +2,8 @@
 
 `fetch(url, target, md5=...)` leaves at `target` only a complete, verified file: the bytes go to
 `target.part` (a later run continues it with an HTTP Range request), the finished file is checked
-(checksum when given, else its size against Content-Length) and only then renamed onto `target`. An exclusive lock on `target.lock` makes a second process wait and then reuse the file.
+(checksum when given, else its size against Content-Length) and only then renamed onto `target`.
+An exclusive lock on `target.lock` makes a second process wait and then reuse the file.
 `extract(archive, dest)` unpacks into a temporary sibling folder and renames it onto `dest` when
 complete. Every failure is a `DownloadError` with a one-line message: what is wrong, how to fix it.
 """
