@@ -134,10 +134,10 @@ class Results:
         return acc, str(ref.get("source") or "")
 
     @property
-    def table_reference(self) -> dict | None:
+    def table_reference(self) -> dict | list | None:
         """A study's table of the report's numbers (search.json's table_reference), else None."""
         ref = self.search.get("table_reference")
-        return ref if isinstance(ref, dict) else None
+        return ref if isinstance(ref, (dict, list)) else None
 
 
 # --- reading files that may be damaged --------------------------------------------------------

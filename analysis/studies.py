@@ -12,8 +12,10 @@ import pandas as pd
 from analysis.results import Results
 
 
-def _reference(res: Results) -> dict:
-    return res.table_reference or {}
+def _reference(res: Results, kind: type = dict):
+    """The study's report table, as search.json recorded it (empty when it did not)."""
+    ref = res.table_reference
+    return ref if isinstance(ref, kind) else kind()
 
 
 def note(res: Results) -> str:
@@ -32,9 +34,14 @@ def note(res: Results) -> str:
     return ""
 
 
-def flip_zoom_key(flip, zoom) -> str:
-    """augmentation_grid's TABLE_REFERENCE key (JSON objects have str keys only)."""
-    return f"flip={bool(flip)},zoom={float(zoom)}"
+def _flip_zoom(reference) -> dict:
+    """augmentation_grid's table_reference, a list of {flip, zoom, test_accuracy} records (JSON
+    has no tuple keys) -> {(flip, zoom): test accuracy}."""
+    table = {}
+    for r in reference if isinstance(reference, list) else []:
+        if isinstance(r, dict) and {"flip", "zoom", "test_accuracy"} <= r.keys():
+            table[(bool(r["flip"]), float(r["zoom"]))] = r["test_accuracy"]
+    return table
 
 
 def _number(value) -> float:
@@ -119,11 +126,11 @@ def model_comparison(res: Results):
 
 def augmentation_grid(res: Results):
     """Report 002 table 4: horizontal flip x zoom range, in the report's order."""
-    reference = _reference(res)
+    reference = _flip_zoom(_reference(res, list))
     rows = [{"horizontal_flip": bool(t["flip"]), "zoom_range": float(t["zoom"]),
              "val_accuracy": t["val_accuracy"], "test_accuracy": t["test_accuracy"],
-             "reference_test_accuracy": _number(reference.get(flip_zoom_key(t["flip"],
-                                                                             t["zoom"])))}
+             "reference_test_accuracy": _number(reference.get((bool(t["flip"]),
+                                                                         float(t["zoom"]))))}
             for _, t in res.trials.iterrows()]
     table = pd.DataFrame(rows).sort_values(["zoom_range", "horizontal_flip"]).reset_index(drop=True)
 

@@ -15,7 +15,7 @@ from _common import machine, search, test_accuracy
 def svc_accuracy() -> tuple[float, float]:
     from sklearn.svm import SVC
 
-    from trainables.datasets import load_digits
+    from trainables.loaders import load_digits
     d = load_digits()
     flat = lambda x: x[..., 0].reshape(len(x), -1) / 255.0  # noqa: E731 (the grey channel)
     start = time.perf_counter()

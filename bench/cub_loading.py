@@ -57,7 +57,7 @@ def arrays_way(data, size: int, batch: int) -> dict:
     batch it (the suite's pipeline on arrays, so the batching itself is the same)."""
     from PIL import Image
     from trainables import pipeline
-    from trainables.datasets import Data
+    from trainables.data import Data
     start = time.perf_counter()
     x = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR))
                   for p in data.x_train])

@@ -24,7 +24,7 @@ def plain(configs_file: str, epochs: int) -> None:
     import tensorflow as tf
 
     from trainables import pipeline
-    from trainables.datasets import load_digits
+    from trainables.loaders import load_digits
     from trainables.train import compiled_model
 
     tf.config.threading.set_intra_op_parallelism_threads(1)

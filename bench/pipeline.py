@@ -65,7 +65,7 @@ def main() -> None:
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     from trainables import models, pipeline
-    from trainables.datasets import Data
+    from trainables.data import Data
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""What every space shares: the Space declaration, budgets, and the common hyperparameter block.
+"""Declarations layer: what every space shares: the Space declaration, budgets, and the common hyperparameter block.
 
 A space module declares and loads nothing. It holds one `SPACE = Space(...)`; its docstring gives
 the command to run it, its default budget and the report's reference accuracy.
@@ -61,14 +61,21 @@ class Space:
     budget: Budget                   # for the space's own dataset
     reference: dict = field(default_factory=dict)  # dataset -> (test accuracy, "source")
     gpu: float = 0.25                # share of one GPU per trial, when GPUs exist
-    transfer: bool = False           # an ImageNet backbone: config gets `weights` (--weights)
-    prepare: Callable | None = None  # on the driver, before Ray: (data, settings) -> data,
-                                     # e.g. backbone features cached once; raises DataError
+    backbone_model: str | None = None  # transfer spaces: a model of theirs; the driver checks
+                                       # (downloads) its backbone's weights before Ray starts,
+                                       # and the config gets `weights` (--weights)
+    features: bool = False           # trials train heads on the backbone's features, computed
+                                     # once by the driver (feature cache)
     metric: str = "val_accuracy"
     mode: str = "max"
     grid: dict | None = None         # a study: every combination, run to the full budget
     constants: dict = field(default_factory=dict)  # a study's fixed hyperparameters
     per_model: dict = field(default_factory=dict)  # a study's settings by model: {model: {k: v}}
+    table_reference: dict | list | None = None  # a study's report table (JSON), for analysis
+
+    @property
+    def transfer(self) -> bool:
+        return self.backbone_model is not None
 
     def budget_for(self, dataset: str) -> Budget:
         if dataset != "digits" or dataset == self.dataset:
@@ -80,13 +87,13 @@ class Space:
 
 def study(*, description: str, model: str, dataset: str, grid: dict, constants: dict,
           budget: Budget, reference: dict | None = None, per_model: dict | None = None,
-          gpu: float = 0.25) -> Space:
+          table_reference: dict | list | None = None, gpu: float = 0.25) -> Space:
     """A space that reproduces a report table: a fixed grid, no Optuna, no ASHA stopping.
     Its table is built by the function of the same name in analysis/studies.py."""
     return Space(description=description, model=model, dataset=dataset, define=None,
                  points_to_evaluate=[], budget=replace(budget, grace_period=budget.max_epochs),
                  reference=reference or {}, gpu=gpu, grid=grid, constants=constants,
-                 per_model=per_model or {})
+                 per_model=per_model or {}, table_reference=table_reference)
 
 
 def override(budget: Budget, **values) -> Budget:

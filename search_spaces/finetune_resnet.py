@@ -1,7 +1,7 @@
 """ResNet50 fine-tuned on CUB-200 in two phases (reports 000, 001, 002).
 
     python run_search.py --space finetune_resnet --data-dir ~/data/CUB_200_2011
-    CNN_SEARCH_IMAGE_SIZE=32 python run_search.py --space finetune_resnet --smoke-test \\
+    python run_search.py --space finetune_resnet --smoke-test --image-size 32 \\
         --weights none --data-dir TINY_CUB       # offline trial run on a few images
 
 Budget: 16 trials x up to 30 epochs (ASHA grace 3, reduction factor 3), one whole GPU per trial.
@@ -22,7 +22,6 @@ from search_spaces._common import Budget, Space
 from search_spaces._transfer import (ADAM_000, AUGMENTATION_000, NO_AUGMENTATION, SGD_002,
                                      suggest_augmentation, suggest_finetune,
                                      suggest_transfer_common)
-from trainables.transfer import prepare_weights
 
 HEADS = ("gap", "conv", "fc500", "fc512", "fc512_256")
 
@@ -54,6 +53,5 @@ SPACE = Space(
     reference={"cub200": (0.5417, "report 002, fine-tuning V2, SGD, normalized (000: 0.4643 GAP "
                                   "head, 0.4824 conv head; 001: 0.440)")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_weights("resnet50_finetune"),
+    backbone_model="resnet50_finetune",
 )

@@ -14,7 +14,6 @@ Starts from 001's setting (SGD 0.01 Nesterov, batch 32, 224x224): 0.5535 test ac
 from search_spaces._common import Budget, Space
 from search_spaces._transfer import (NO_AUGMENTATION, SGD_002, suggest_augmentation,
                                      suggest_finetune, suggest_transfer_common)
-from trainables.transfer import prepare_weights
 
 
 def define(trial):
@@ -36,6 +35,5 @@ SPACE = Space(
     budget=Budget(num_samples=12, max_epochs=30, grace_period=3, reduction_factor=3),
     reference={"cub200": (0.5535, "report 001, whole network trained, SGD")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_weights("inception_resnet_v2_head"),
+    backbone_model="inception_resnet_v2_head",
 )

@@ -16,7 +16,7 @@ about 0.78 (read off the curves; 003 gives no test accuracy).
 
 from search_spaces._common import Budget, Space
 from search_spaces._transfer import no_finetune, suggest_finetune, suggest_transfer_common
-from trainables.transfer import MOBILENET_INITS, prepare_weights
+from trainables.models.transfer import MOBILENET_INITS
 
 
 def define(trial):
@@ -45,6 +45,5 @@ SPACE = Space(
     reference={"cifar10": (0.78, "report 003, ImageNet init and fine-tuning, validation accuracy "
                                  "read off the curves (random init 0.354)")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_weights("mobilenet_cifar10"),
+    backbone_model="mobilenet_cifar10",
 )

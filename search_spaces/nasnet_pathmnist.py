@@ -15,7 +15,6 @@ rotation 50): 0.8779.
 
 from search_spaces._common import Budget, Space
 from search_spaces._transfer import NO_AUGMENTATION, suggest_augmentation, suggest_transfer_common
-from trainables.transfer import prepare_weights
 
 
 def define(trial):
@@ -42,6 +41,5 @@ SPACE = Space(
     budget=Budget(num_samples=12, max_epochs=20, grace_period=2, reduction_factor=3),
     reference={"pathmnist": (0.8779, "report 000, top 50 layers trained (frozen head: 0.8649)")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_weights("nasnet_mobile_head"),
+    backbone_model="nasnet_mobile_head",
 )

@@ -15,7 +15,6 @@ v2 (D .75) 0.3168, v3 (D .5) 0.3653 (0.4135 / 0.3769 with early stopping); 001's
 
 from search_spaces._common import Budget, Space
 from search_spaces._transfer import SGD_002, suggest_transfer_common
-from trainables.transfer import prepare_extractor
 
 VARIANTS = {"v1": "resnet50_extractor_v1", "v2": "resnet50_extractor_v2",
             "v3": "resnet50_extractor_v3", "fc500": "resnet50_extractor_fc500"}
@@ -42,6 +41,6 @@ SPACE = Space(
     reference={"cub200": (0.4247, "report 002, extractor v1, 20 epochs (v2 0.3168, v3 0.3653; "
                                   "001's FC(500) 0.3415)")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_extractor("resnet50_extractor_v1"),
+    backbone_model="resnet50_extractor_v1",
+    features=True,
 )

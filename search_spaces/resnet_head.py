@@ -15,7 +15,6 @@ conv head 0.4467 (0.4355 with zoom 0.3, rotation 100, flip).
 from search_spaces._common import Budget, Space
 from search_spaces._transfer import (ADAM_000, AUGMENTATION_000, NO_AUGMENTATION,
                                      suggest_augmentation, suggest_transfer_common)
-from trainables.transfer import prepare_weights
 
 VARIANTS = {"head": "resnet50_head", "fc_head": "resnet50_fc_head",
             "conv_head": "resnet50_conv_head"}
@@ -42,6 +41,5 @@ SPACE = Space(
     budget=Budget(num_samples=16, max_epochs=30, grace_period=3, reduction_factor=3),
     reference={"cub200": (0.4467, "report 000, conv head (GAP head 0.4421, FC head 0.4309)")},
     gpu=1.0,
-    transfer=True,
-    prepare=prepare_weights("resnet50_head"),
+    backbone_model="resnet50_head",
 )

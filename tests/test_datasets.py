@@ -18,7 +18,7 @@ import pytest
 
 from conftest import run
 from trainables import datasets
-from trainables.datasets import DataError
+from trainables.data import DataError
 
 
 # --- writing the real formats ---------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_resume_falls_back_to_an_earlier_checkpoint_when_the_newest_is_truncated
     import keras
     import numpy as np
 
-    from trainables.datasets import load_digits
+    from trainables.loaders import load_digits
     from trainables.train import _resume, _save, compiled_model
 
     data = load_digits()
@@ -152,7 +152,7 @@ def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failur
     import ray
     from ray import tune
 
-    from trainables.datasets import load_digits
+    from trainables.loaders import load_digits
     from trainables.train import train
 
     base = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-3,

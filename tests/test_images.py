@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import run
-from trainables import datasets, images, pipeline
-from trainables.datasets import DataError
+from trainables import datasets, models, pipeline
+from trainables.data import DataError
 
 
 def _jpeg(rng, height=24, width=30, grey=False) -> bytes:
@@ -86,9 +86,8 @@ def test_cub_2011_archive_folder_is_found_one_level_down(tmp_path):
     assert datasets.load("cub200", str(tmp_path)).num_classes == 3
 
 
-def test_cub_images_are_decoded_resized_and_scaled_by_the_pipeline(tmp_path, monkeypatch):
-    monkeypatch.setenv(images.IMAGE_SIZE_ENV, "40")
-    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010")))
+def test_cub_images_are_decoded_resized_and_scaled_by_the_pipeline(tmp_path):
+    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010")), image_size=40)
     assert data.input_shape == (40, 40, 3)
     config = {"batch_size": 4, "seed": 0, "flip": True, "zoom": 0.2, "rotation": 10.0}
     x, y = next(iter(pipeline.train_batches(data, config)))
@@ -97,7 +96,10 @@ def test_cub_images_are_decoded_resized_and_scaled_by_the_pipeline(tmp_path, mon
     batches = list(pipeline.eval_batches(data, "test", {"batch_size": 4, "seed": 0}))
     assert sum(len(b[1]) for b in batches) == 6
     # A model with a native input gets the files decoded at that size.
-    assert pipeline.target_shape(data, {"model": "nasnet_mobile_head"}) == (224, 224, 3)
+    assert models.input_shape("nasnet_mobile_head", data.input_shape) == (224, 224, 3)
+    x, _ = next(iter(pipeline.eval_batches(data, "test", {"batch_size": 2,
+                                                          "model": "nasnet_mobile_head"})))
+    assert x.shape == (2, 224, 224, 3)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -126,10 +128,14 @@ def test_broken_cub_2011_lists_are_data_errors(tmp_path):
         datasets.load("cub200", str(tmp_path / "nowhere"))
 
 
-def test_bad_image_size_is_a_data_error(tmp_path, monkeypatch):
-    monkeypatch.setenv(images.IMAGE_SIZE_ENV, "big")
-    with pytest.raises(DataError, match="CNN_SEARCH_IMAGE_SIZE"):
-        datasets.load("cub200", str(write_cub(tmp_path / "cub")))
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "16"], "--image-size must be at least 32 pixels, got 16"),
+    (["--image-size", "64", "--dataset", "digits"], "--image-size applies to datasets of image "
+                                                    "files"),
+])
+def test_bad_image_size_is_a_usage_error(tmp_path, args, message):
+    proc = run("run_search.py", "--space", "resnet_head", "--storage-path", tmp_path, *args)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_pathmnist_loads_medmnist_npz(tmp_path):

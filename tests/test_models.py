@@ -26,9 +26,18 @@ def test_every_optimizer_builds_and_one_step_changes_the_weights(name):
 
 
 def test_sgd_is_the_reports_nesterov_momentum_with_decay():
+    """SGD(lr=0.01, momentum=0.9, nesterov=True, decay=1e-6): lr / (1 + 1e-6 * iterations)."""
     sgd = optimizers.make("sgd", 0.01)
     assert sgd.momentum == 0.9 and sgd.nesterov
-    assert float(sgd.learning_rate) == pytest.approx(0.01)  # at step 0
+    schedule = sgd.learning_rate if callable(sgd.learning_rate) else sgd._learning_rate
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(100_000)) == pytest.approx(0.01 / 1.1, rel=1e-6)
+    assert float(schedule(1_000_000)) == pytest.approx(0.005, rel=1e-6)
+    model = models.build({"model": "basenet", "dropout": 0.0}, (32, 32, 3), 10)
+    model.compile(optimizer=sgd, loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.random((4, 32, 32, 3), np.float32), rng.integers(0, 10, 4))
+    assert int(sgd.iterations) == 1 and float(schedule(sgd.iterations)) < 0.01
 
 
 def test_unknown_optimizer_is_an_error():
@@ -66,7 +75,7 @@ def test_unknown_model_is_an_error():
 
 # --- every from-scratch model -----------------------------------------------------------------
 
-SCRATCH = sorted(models.BUILDERS)
+SCRATCH = sorted(n for n in models.builders() if models.backbone_of(n) is None)
 CATALOGUE = {  # PRACTICE_MODELS.md, "Models trained from scratch"
     "basenet", "basenet_bn_before", "basenet_bn_after", "basenet_batch_optimized", "basenet21",
     "basenet22", "basenet23", "mired_v1", "mired_v2", "mired_v3", "mired_v4", "mired_v5",
@@ -82,16 +91,18 @@ REPORT_DROPOUT = {"basenet21": 0.4, "basenet22": 0.4, "basenet23": 0.4, "mired_v
 
 def test_every_catalogue_model_has_a_builder():
     assert set(SCRATCH) == CATALOGUE
-    assert set(SCRATCH) <= set(models.all_builders())
 
 
-def test_native_input_shapes():
-    for name in SCRATCH:
+@pytest.mark.parametrize("data_shape", [(32, 32, 3), (28, 28, 1), (96, 96, 3)])
+def test_one_input_shape_per_model_whatever_the_data(data_shape):
+    for name in SCRATCH:  # scratch models: their report's shape, whatever the data
         expected = (28, 28, 1) if name.startswith("fashion") else (32, 32, 3)
-        assert models.input_shape(name) == expected, name
-    with pytest.raises(ValueError, match="unknown model"):
-        models.input_shape("alexnet")
-    assert models.input_shape("alexnet", default=(8, 8, 1)) == (8, 8, 1)
+        assert models.input_shape(name, data_shape) == expected, name
+    # Transfer models take the data's own shape, except NASNetMobile's PathMNIST at 224.
+    assert models.input_shape("resnet50_finetune", data_shape) == data_shape
+    assert models.input_shape("nasnet_mobile_head", data_shape) == (224, 224, 3)
+    # Cached backbone features are fed as they are.
+    assert models.input_shape("resnet50_extractor_v1", (2048,)) == (2048,)
 
 
 @pytest.mark.parametrize("name", SCRATCH)
@@ -99,7 +110,7 @@ def test_native_input_shapes():
 def test_model_builds_on_every_shape_it_can_take_and_one_step_trains_it(name, shape):
     config = {"model": name, "dropout": REPORT_DROPOUT.get(name, 0.2)}
     if (name, shape) in CANNOT:
-        assert shape != models.input_shape(name)
+        assert shape != models.input_shape(name, shape)
         with pytest.raises(ValueError):
             models.build(config, shape, 7)
         return
@@ -191,10 +202,6 @@ def test_mired_v5_and_its_batchnorm_variants_are_exact_at_dropout_05(name, conv_
         params += 4 * (32 + 64 + 64 + 128)
     if dense_bn:
         params += 4 * (512 + 256)
-    if conv_bn == "before":  # no bias before a BN: its shift replaces it
-        params -= 32 + 64 + 64 + 128
-    if dense_bn == "before":
-        params -= 512 + 256
     assert model.count_params() == params
 
 
@@ -244,6 +251,51 @@ def test_basenet23_adds_residual_blocks_and_ends_each_channel_as_one_value():
     ("mired_v5", [0.1, 0.1, 0.2, 0.2]), ("mired_v4", [0.2, 0.2]), ("basenet", [0.2]),
     ("fashion_cnn", [0.2]), ("basenet21", [0.2])])
 def test_dropout_maps_to_the_report_rates_as_documented(name, rates):
-    model = models.build({"model": name, "dropout": 0.2}, models.input_shape(name), 10)
+    model = models.build({"model": name, "dropout": 0.2}, models.input_shape(name, (32, 32, 3)),
+                         10)
     found = [l.rate for l in model.layers if l.__class__.__name__ == "Dropout"]
     assert found == pytest.approx(rates)
+
+
+# --- exact models: the reports' parameter counts, worked out by hand --------------------------
+
+def _conv(cin, cout, k):
+    return (cin * k * k + 1) * cout  # kernel + bias (the reports' Keras default)
+
+
+def _dense(n_in, n_out):
+    return (n_in + 1) * n_out
+
+
+_BASENET = _conv(3, 6, 5) + _conv(6, 16, 5) + _dense(400, 50) + _dense(50, 25)
+_BATCH_OPT = (_conv(3, 16, 3) + _conv(16, 32, 3) + _conv(32, 64, 3) + _conv(64, 128, 3)
+              + _conv(128, 256, 3) + _dense(4 * 4 * 256, 50) + _dense(50, 25))
+_V5 = (_conv(3, 32, 3) + _conv(32, 64, 3) + _conv(64, 64, 3) + _conv(64, 128, 3)
+       + _dense(5 * 5 * 128, 512) + _dense(512, 256) + _dense(256, 25))
+_CONV_BN, _DENSE_BN = 32 + 64 + 64 + 128, 512 + 256  # channels normalised in mired_v5's layers
+# name: (input, classes, total parameters, trainable parameters). A BatchNormalization layer
+# holds 4 numbers per channel, 2 of them (moving mean and variance) not trained.
+EXACT = {
+    "basenet": ((32, 32, 3), 25, _BASENET, _BASENET),
+    "basenet_bn_before": ((32, 32, 3), 25, _BASENET + 4 * 22, _BASENET + 2 * 22),
+    "basenet_bn_after": ((32, 32, 3), 25, _BASENET + 4 * 22, _BASENET + 2 * 22),
+    "basenet_batch_optimized": ((32, 32, 3), 25, _BATCH_OPT + 4 * 496, _BATCH_OPT + 2 * 496),
+    "mired_v1": ((32, 32, 3), 25, _conv(3, 16, 5) + _conv(16, 26, 5) + _conv(26, 36, 5)
+                 + _conv(36, 46, 5) + _dense(2 * 2 * 46, 50) + _dense(50, 25), None),
+    "mired_v5": ((32, 32, 3), 25, _V5, _V5),
+    "mired_bn_v1": ((32, 32, 3), 25, _V5 + 4 * _CONV_BN, _V5 + 2 * _CONV_BN),
+    "mired_bn_v2": ((32, 32, 3), 25, _V5 + 4 * (_CONV_BN + _DENSE_BN),
+                    _V5 + 2 * (_CONV_BN + _DENSE_BN)),
+    "mired_bn_v3": ((32, 32, 3), 25, _V5 + 4 * (_CONV_BN + _DENSE_BN),
+                    _V5 + 2 * (_CONV_BN + _DENSE_BN)),
+    "fashion_mlp": ((28, 28, 1), 10, _dense(784, 512) + _dense(512, 10), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_exact_models_have_the_reports_parameter_counts(name):
+    shape, classes, total, trainable = EXACT[name]
+    model = models.build({"model": name, "dropout": 0.5, "n": 512}, shape, classes)
+    assert model.count_params() == total
+    counted = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert counted == (trainable if trainable is not None else total)

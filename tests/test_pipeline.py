@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from trainables import models, pipeline, train
-from trainables.datasets import Data
+from trainables.data import Data
 
 
 def _data(x_train, y_train=None, x_eval=None, num_classes=10, name="tiny"):
@@ -203,7 +203,7 @@ def test_rgb_images_become_grey_at_28x28_by_luminance_for_a_fashion_model():
 
 
 def test_native_shape_data_passes_unchanged_and_digits_trains_fashion_mlp():
-    from trainables.datasets import load_digits
+    from trainables.loaders import load_digits
     data = load_digits()
     config = {"model": "fashion_mlp", "optimizer": "adam", "learning_rate": 1e-3,
               "batch_size": 64, "dropout": 0.0, "normalize": "featurewise", "flip": True,

@@ -9,7 +9,11 @@ import pytest
 
 import run_search
 import search_spaces
-from trainables.datasets import load_digits
+from driver import cluster
+from driver.plan import plan
+from driver.settings import Settings, UsageError
+from search_spaces._common import SMOKE_BUDGET
+from trainables.loaders import load_digits
 from trainables.train import _restore, _save, compiled_model, tensorflow_settings
 
 
@@ -32,23 +36,30 @@ def test_gpu_trial_grows_memory_and_uses_mixed_precision_unless_told_not_to():
 ])
 def test_gpu_share_per_trial(space, gpus, requested, expected):
     share = search_spaces.load(space).gpu
-    assert run_search.gpu_share(share, requested, gpus) == expected
+    assert cluster.gpu_share(share, requested, gpus) == expected
 
 
-def test_transfer_spaces_take_a_whole_gpu():
-    transfer = [n for n in search_spaces.names() if search_spaces.load(n).transfer]
-    assert transfer and all(search_spaces.load(n).gpu == 1.0 for n in transfer)
+@pytest.mark.parametrize("space, share", [("basenet", 0.25), ("resnet_head", 1.0)])
+def test_plan_on_a_machine_with_gpus_gives_small_cnns_a_quarter_and_transfer_a_whole_gpu(
+        space, share, monkeypatch, tmp_path):
+    monkeypatch.setattr(cluster, "local_gpus", lambda: 2)
+    settings, _ = plan(run_search.parse_args(["--space", space, "--storage-path", str(tmp_path)]))
+    assert settings.gpus_per_trial == share
+    monkeypatch.setattr(cluster, "local_gpus", lambda: 0)
+    settings, _ = plan(run_search.parse_args(["--space", space, "--storage-path", str(tmp_path)]))
+    assert settings.gpus_per_trial == 0.0
 
 
 def test_asking_for_more_gpus_than_present_is_a_usage_error():
-    with pytest.raises(run_search.UsageError, match="this machine has 1 GPU"):
-        run_search.gpu_share(0.25, 2, 1)
+    with pytest.raises(UsageError, match="this machine has 1 GPU"):
+        cluster.gpu_share(0.25, 2, 1)
 
 
 def test_trial_config_carries_mixed_precision_only_with_a_gpu_share():
-    base = {"seed": 0, "weights": None, "mixed_precision": True}
-    assert "mixed_precision" not in run_search.constants({**base, "gpus_per_trial": 0.0})
-    assert run_search.constants({**base, "gpus_per_trial": 0.5})["mixed_precision"] is True
+    base = Settings(space="basenet", dataset="digits", budget=SMOKE_BUDGET, storage="/r", name="x")
+    assert "mixed_precision" not in base.trial_constants()
+    on_gpu = Settings(**{**vars(base), "gpus_per_trial": 0.5})
+    assert on_gpu.trial_constants()["mixed_precision"] is True
 
 
 def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_path):

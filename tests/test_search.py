@@ -93,8 +93,8 @@ def test_analysis_of_a_folder_that_is_no_experiment_exits_2(tmp_path):
 def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smoke_search, tmp_path):
     """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
     best weights from the checkpoint and tests them."""
-    from trainables.datasets import load_digits
-    from trainables.evaluate import evaluate_best_trial
+    from trainables.loaders import load_digits
+    from driver.best import evaluate_best_trial
 
     folder, _ = smoke_search
     copy = tmp_path / "copy"

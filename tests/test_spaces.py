@@ -4,8 +4,8 @@ import optuna
 import pytest
 
 import search_spaces
-from trainables import models
-from trainables.datasets import SHAPES
+from search_spaces import _common, _transfer
+from trainables import datasets, models
 from trainables.optimizers import NAMES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,16 +29,25 @@ def test_space_samples_the_contract_hyperparameters(name):
     for seed in range(5):
         config = sample(space, seed)
         assert config["optimizer"] in NAMES
-        assert 0 < config["learning_rate"] < 10
-        assert config["batch_size"] in (16, 32, 64, 128, 256, 512, 1000)
-        assert 0 <= config["dropout"] < 1
-        assert config["model"] in models.all_builders()
+        assert config["model"] in models.builders()
+        if space.grid:  # the reports' settings: Keras's default rates, their batches
+            assert config["learning_rate"] in (1e-3, 0.01) and config["batch_size"] in (32, 64)
+            assert config["dropout"] in (0.0, 0.4, 0.5)
+            continue
+        low, high = _common.LEARNING_RATES[config["optimizer"]]
+        assert low <= config["learning_rate"] <= high
+        # The reports' batches and their neighbours; report 004's Fashion-MNIST also used 1000.
+        batches = (_transfer.BATCH_SIZES if space.transfer else
+                   (*_common.BATCH_SIZES, 1000) if name.startswith("fashion") else
+                   _common.BATCH_SIZES)
+        assert config["batch_size"] in batches
+        assert 0 <= config["dropout"] <= (0.8 if space.transfer else 0.6)
 
 
 @pytest.mark.parametrize("name", search_spaces.names())
 def test_space_declares_a_valid_budget_dataset_and_report_start(name):
     space = search_spaces.load(name)
-    assert space.dataset in SHAPES
+    assert space.dataset in datasets.names()
     assert space.description and len(space.description.splitlines()) == 1
     assert 1 <= space.budget.grace_period <= space.budget.max_epochs
     if space.grid:  # a study is the report's configuration(s)
@@ -57,6 +66,7 @@ def test_space_model_builds_with_the_right_output_shape(name):
     space = search_spaces.load(name)
     config = sample(space, 0)
     for dataset in {space.dataset, "digits"}:
-        shape, classes = SHAPES[dataset]
-        model = models.build(config, shape, classes)
+        classes = datasets.DATASETS[dataset].classes
+        model = models.build(config, models.input_shape(config["model"], datasets.shape(dataset)),
+                             classes)
         assert model.output_shape == (None, classes)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import run
-from trainables.datasets import load_digits
+from trainables.loaders import load_digits
 from trainables.folds import cv_fold
 
 

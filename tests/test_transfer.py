@@ -12,10 +12,14 @@ from keras import layers
 
 from conftest import run
 from test_images import write_cub
-from trainables import datasets, images, models, pipeline, train, transfer
-from trainables.datasets import Data, DataError
+from driver import features, weights
+from trainables import datasets, models, phases, pipeline, train
+from trainables.models import transfer
+from trainables.data import Data, DataError
 
 SMALL = (32, 32, 3)  # every backbone here accepts 32x32 without the top
+# No network, whatever this machine has: a download fails at once.
+OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
 
 def _config(**extra):
@@ -43,7 +47,7 @@ def test_every_transfer_model_builds_on_images(name):
     config = _config(model=name, head="conv", init="finetune")
     model = models.build(config, SMALL, 7)
     assert model.output_shape == (None, 7)
-    assert name in models.all_builders()
+    assert name in models.builders()
     backbone = model.get_layer("backbone")
     if name.startswith("inception"):  # smaller than it accepts (75): resized inside the model
         assert model.get_layer("resize").output.shape[1:3] == (299, 299)
@@ -92,7 +96,7 @@ def test_phase2_unfreezes_the_top_layers_but_not_batchnorm_and_recompiles_lower(
     assert len(model.trainable_weights) == 4
     phase1_optimizer = model.optimizer
 
-    transfer.start_phase2(model, config)
+    phases.start_phase2(model, config)
     top = backbone.layers if unfreeze == "all" else backbone.layers[-unfreeze:]
     expected = [w for l in top if not isinstance(l, layers.BatchNormalization)
                 for w in l.weights]
@@ -109,7 +113,7 @@ def test_phase2_trains_the_backbone_and_keeps_batchnorm_statistics():
     # ResNet50: a random-init MobileNet in inference mode has all-zero activations, no gradients
     config = _config(model="resnet50_finetune", phase1_epochs=0, unfreeze=20)
     model = _compiled(config)
-    transfer.start_phase2(model, config)
+    phases.start_phase2(model, config)
     backbone = model.get_layer("backbone")
     convs = [l for l in backbone.layers if isinstance(l, layers.Conv2D)]
     top_conv, bottom_conv = convs[-1], convs[0]
@@ -125,11 +129,11 @@ def test_phase2_trains_the_backbone_and_keeps_batchnorm_statistics():
 
 
 def test_finetune_learning_rate_absolute_wins_over_the_ratio():
-    assert transfer.finetune_learning_rate({"learning_rate": 1e-3}) == pytest.approx(1e-4)
-    assert transfer.finetune_learning_rate({"learning_rate": 1e-3, "finetune_lr_ratio": 0.5,
+    assert phases.finetune_learning_rate({"learning_rate": 1e-3}) == pytest.approx(1e-4)
+    assert phases.finetune_learning_rate({"learning_rate": 1e-3, "finetune_lr_ratio": 0.5,
                                             "finetune_learning_rate": 2e-6}) == 2e-6
-    assert not transfer.in_phase2({"phase1_epochs": None}, 5)
-    assert transfer.in_phase2({"phase1_epochs": 2}, 3) and not transfer.in_phase2(
+    assert not phases.in_phase2({"phase1_epochs": None}, 5)
+    assert phases.in_phase2({"phase1_epochs": 2}, 3) and not phases.in_phase2(
         {"phase1_epochs": 2}, 2)
 
 
@@ -140,7 +144,7 @@ def test_a_trial_resumed_in_phase2_is_restored_in_phase2_state(tmp_path):
     data = Data("tiny", *(np.zeros((4, *SMALL), np.uint8), np.arange(4) % 5) * 3, 5)
     keras.utils.set_random_seed(0)
     model = train.compiled_model(config, data)
-    transfer.start_phase2(model, config)
+    phases.start_phase2(model, config)
     rng = np.random.default_rng(1)
     model.fit(rng.random((8, *SMALL), np.float32), rng.integers(0, 5, 8), epochs=1, verbose=0)
     state = {"epoch": 2, "best_val_accuracy": 0.1, "best_monitor": 1.0, "waited": 0}
@@ -184,42 +188,47 @@ def test_nasnet_top50_trains_exactly_its_top_layers():
 
 def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(tmp_path):
     folder = write_cub(tmp_path / "cub", "2011")
-    env = {"KERAS_HOME": str(tmp_path / "keras"), "CNN_SEARCH_IMAGE_SIZE": "32",
-           # no network, whatever this machine has: the download fails at once
-           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
-    proc = run("run_search.py", "--space", "resnet_head", "--data-dir", folder,
-               "--storage-path", tmp_path / "results", env=env)
+    env = {"KERAS_HOME": str(tmp_path / "keras"), **OFFLINE}
+    proc = run("run_search.py", "--space", "resnet_head", "--data-dir", folder, "--image-size",
+               "32", "--storage-path", tmp_path / "results", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     expected = tmp_path / "keras" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert proc.stderr.count("\n") == 1 and f"at {expected}" in proc.stderr, proc.stderr
     assert not (tmp_path / "results" / "resnet_head").exists()  # before Ray: nothing started
 
 
-def test_weights_in_the_keras_cache_pass_the_check(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model, data_shape, name", [
+    ("mobilenet_cifar10", (32, 32, 3), "mobilenet_1_0_224_tf_no_top.h5"),  # 224's for 32
+    ("mobilenet_cifar10", (160, 160, 3), "mobilenet_1_0_160_tf_no_top.h5"),
+    ("nasnet_mobile_head", (28, 28, 3), "nasnet_mobile_no_top.h5"),  # PathMNIST, at 224
+    ("resnet50_finetune", (64, 64, 3), "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+])
+def test_weights_check_looks_for_keras_own_file_name_and_accepts_it_offline(
+        tmp_path, monkeypatch, model, data_shape, name):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    for backbone, size, name in [("mobilenet", 32, "mobilenet_1_0_224_tf_no_top.h5"),
-                                 ("mobilenet", 160, "mobilenet_1_0_160_tf_no_top.h5"),
-                                 ("nasnet_mobile", 224, "nasnet_mobile_no_top.h5")]:
-        (tmp_path / "models").mkdir(exist_ok=True)
-        (tmp_path / "models" / name).write_bytes(b"weights")
-        transfer.check_weights(backbone, "imagenet", size)
-    transfer.check_weights("resnet50", "none", 224)  # random init needs no file
+    for key, value in OFFLINE.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DataError, match=f"put {name} .* at {tmp_path / 'models' / name}"):
+        weights.check_weights(model, "imagenet", data_shape)  # absent: offline, one line
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "models" / name).write_bytes(b"weights")
+    weights.check_weights(model, "imagenet", data_shape)  # present: no download attempted
+    weights.check_weights("resnet50_head", "none", (224, 224, 3))  # random init needs no file
 
 
-def test_feature_cache_is_computed_once_and_reused(tmp_path, monkeypatch):
-    monkeypatch.setenv(images.IMAGE_SIZE_ENV, "32")
-    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010", classes=2, train=5)))
-    prepare = transfer.prepare_extractor("resnet50_extractor_v1")
-    settings = {"storage": str(tmp_path / "results"), "weights": "none"}
-    first = prepare(data, settings)
+def test_feature_cache_is_computed_once_and_reused(tmp_path):
+    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010", classes=2, train=5)),
+                         image_size=32)
+    cache_dir = features.feature_cache_dir(str(tmp_path / "results"))
+    first = features.features_of(data, "resnet50_extractor_v1", "none", cache_dir)
     cache = list((tmp_path / "results" / ".feature_cache").glob("*.npz"))
     assert len(cache) == 1 and "cub200-resnet50-none-32px" in cache[0].name
     mtime = cache[0].stat().st_mtime_ns
 
-    features, path, computed = transfer.extract_features(
-        data, "resnet50", "none", "resnet50_extractor_v1", tmp_path / "results" / ".feature_cache")
+    _, path, computed = features.extract_features(
+        data, "resnet50", "none", "resnet50_extractor_v1", cache_dir)
     assert not computed and path == cache[0] and path.stat().st_mtime_ns == mtime
-    second = prepare(data, settings)
+    second = features.features_of(data, "resnet50_extractor_v1", "none", cache_dir)
     assert path.stat().st_mtime_ns == mtime
     assert first.x_train.shape == (len(data.x_train), 2048) and first.x_train.dtype == np.float32
     assert np.array_equal(first.x_test, second.x_test) and first.input_shape == (2048,)
@@ -231,17 +240,16 @@ def test_feature_cache_is_computed_once_and_reused(tmp_path, monkeypatch):
     x, _ = next(iter(pipeline.eval_batches(first, "test", config)))
     assert np.allclose(x.numpy(), first.x_test)
     model = train.compiled_model(config, first)
-    model.fit(pipeline.train_batches(first, config), epochs=1, verbose=0)
-
-    other = transfer.feature_cache_dir({"storage": "s3://bucket/results"})
-    assert other.name == "features"
+    assert model.input_shape == (None, 2048)
+    history = model.fit(pipeline.train_batches(first, config), epochs=3, verbose=0).history
+    assert all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
 
 
 def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
     folder = write_cub(tmp_path / "cub", "2011")
     proc = run("run_search.py", "--space", "finetune_resnet", "--smoke-test", "--weights", "none",
                "--data-dir", folder, "--storage-path", tmp_path / "results",
-               "--num-samples", "2", "--max-epochs", "2", env={"CNN_SEARCH_IMAGE_SIZE": "32"})
+               "--num-samples", "2", "--max-epochs", "2", "--image-size", "32")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     experiment = tmp_path / "results" / "finetune_resnet"
     import pandas as pd
@@ -253,7 +261,11 @@ def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
     # The reports' settings ran first: 002's whole-net fine-tuning (phase 2 from epoch 0) and
     # 000's frozen head.
     assert sorted(trials["phase1_epochs"]) == [0, 20]
-    assert json.loads((experiment / "best_test.json").read_text())["test_accuracy"] >= 0
+    best = json.loads((experiment / "best_test.json").read_text())
+    row = trials[trials["trial_id"] == best["trial_id"]].iloc[0]
+    assert 0.0 <= best["test_accuracy"] <= 1.0
+    assert best["test_accuracy"] == pytest.approx(row["test_accuracy"])
+    assert json.loads((experiment / "search.json").read_text())["image_size"] == 32
     assert "0.5417" in (experiment / "report" / "best.md").read_text()
 
 

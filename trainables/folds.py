@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from trainables.datasets import SEED, Data
+from trainables.data import SEED, Data
 
 
 def cv_fold(data: Data, folds: int, fold: int) -> Data:

@@ -1,4 +1,4 @@
-"""Datasets in a folder the user downloaded: CUB-200 (JPEG files) and PathMNIST (one .npz).
+"""Trial layer: the datasets read from a folder: CUB-200 (JPEG files) and PathMNIST (one .npz).
 
 CUB-200 is never loaded into memory as pixels: its Data holds numpy str arrays of file paths and
 the pipeline decodes them with tf.data (`decode_files`), resizes each image to the model's input
@@ -11,7 +11,7 @@ run before Ray starts, with one line (DataError -> exit 2).
                2011 edition: images.txt, train_test_split.txt, image_class_labels.txt, images/
                (CUB_200_2011.tgz extracted; the CUB_200_2011/ folder or the one holding it).
                10% of train held out (stratified) for validation. Image side: 224, or
-               $CNN_SEARCH_IMAGE_SIZE (a small side makes smoke tests fast).
+               --image-size (a small side makes smoke tests fast).
     pathmnist  pathmnist.npz, MedMNIST layout: train_images (N, 28, 28, 3) uint8, train_labels
                (N, 1), val_*, test_*; the pipeline resizes batches to the model's input
                (NASNetMobile: 224), so the whole training split fits in memory at 28x28.
@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.datasets import Data, DataError, _split
+from trainables.data import Data, DataError, split
 
-IMAGE_SIZE_ENV = "CNN_SEARCH_IMAGE_SIZE"
 DEFAULT_IMAGE_SIZE = 224
 CUB_URLS = ("https://data.caltech.edu/records/65de6-vp158 (CUB_200_2011.tgz) or "
             "https://www.vision.caltech.edu/visipedia/CUB-200.html (images.tgz + lists.tgz)")
@@ -60,18 +59,6 @@ def decode_files(paths, labels):
     return tf.data.Dataset.from_tensor_slices(
         (np.asarray(paths, str), np.asarray(labels, np.int32))).map(
         decode, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def image_size() -> int:
-    value = os.environ.get(IMAGE_SIZE_ENV, str(DEFAULT_IMAGE_SIZE))
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if size < 32:
-        raise DataError(f"${IMAGE_SIZE_ENV}={value!r}: give the image side in pixels, an integer "
-                        f"of at least 32 (default {DEFAULT_IMAGE_SIZE})")
-    return size
 
 
 # --- CUB-200 ----------------------------------------------------------------------------------
@@ -177,9 +164,9 @@ def _cub_root(folder: Path) -> Path:
                     f"image_class_labels.txt, images/); extract {CUB_URLS} there")
 
 
-def load_cub200(folder: Path) -> ImageFiles:
-    """CUB-200 (2010 or 2011 layout, detected) as file paths; 10% of train (stratified) as val."""
-    size = image_size()
+def load_cub200(folder: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> ImageFiles:
+    """CUB-200 (2010 or 2011 layout, detected) as file paths, decoded at `image_size`; 10% of
+    train (stratified) as val."""
     root = _cub_root(Path(folder))
     parts, num_classes = _cub2011(root) if (root / "images.txt").is_file() else _cub2010(root)
     for split in ("train", "test"):
@@ -189,16 +176,11 @@ def load_cub200(folder: Path) -> ImageFiles:
 
     x_train = np.array([str(p) for p in parts["train"][0]])
     y_train = np.array(parts["train"][1], np.int32)
-    try:
-        x_tr, y_tr, x_val, y_val = _split(x_train, y_train, 0.1)
-    except ValueError:  # too few images per class to stratify (tiny subsets): a plain split
-        from sklearn.model_selection import train_test_split
-        x_tr, x_val, y_tr, y_val = train_test_split(x_train, y_train, test_size=0.1,
-                                                    random_state=1234)
+    x_tr, y_tr, x_val, y_val = split(x_train, y_train, 0.1)
     x_test = np.array([str(p) for p in parts["test"][0]])
     y_test = np.array(parts["test"][1], np.int32)
     return ImageFiles("cub200", x_tr, y_tr.astype(np.int32), x_val, y_val.astype(np.int32),
-                      x_test, y_test, num_classes, image_size=size)
+                      x_test, y_test, num_classes, image_size=image_size)
 
 
 # --- PathMNIST --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The seven optimizers of the reports, by name, as fresh Keras optimizers."""
+"""Trial layer: the seven optimizers of the reports, by name, as fresh Keras optimizers, and the
+one compile call every model gets."""
 
 from __future__ import annotations
 
@@ -27,3 +28,10 @@ def make(name: str, learning_rate: float):
     if name not in classes:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(NAMES)}")
     return classes[name](learning_rate)
+
+
+def compile(model, name: str, learning_rate: float) -> None:
+    """Compile `model` for the suite's classification: a fresh `name` optimizer at
+    `learning_rate`, sparse categorical cross-entropy, accuracy."""
+    model.compile(optimizer=make(name, learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])

@@ -1,4 +1,4 @@
-"""tf.data input pipelines: uint8 images in, float32 batches at the model's native input out.
+"""Trial layer: tf.data input pipelines, uint8 images in, float32 batches at the model's native input out.
 
     train_batches(data, config)        the training split: shuffled each epoch, augmented per config
     eval_batches(data, split, config)  the `val` or `test` split: never shuffled, never augmented
@@ -46,6 +46,7 @@ from collections import OrderedDict
 import numpy as np
 import tensorflow as tf
 
+from trainables import models
 from trainables.images import decode_files, is_files
 
 NORMALIZE = ("none", "featurewise", "zca")
@@ -72,15 +73,6 @@ def eval_batches(data, split: str, config: dict) -> tf.data.Dataset:
     if split not in ("val", "test", "train"):
         raise ValueError(f"split must be 'val' or 'test', not {split!r}")
     return _batches(data, split, config, training=False)
-
-
-def target_shape(data, config: dict) -> tuple:
-    """The shape the model named in config takes (the data's own when no model is named)."""
-    from trainables import models
-    own = tuple(data.input_shape) if is_files(data.x_train) else tuple(data.x_train.shape[1:])
-    if "model" not in config or not (_is_images(data.x_train) or is_files(data.x_train)):
-        return own
-    return tuple(models.input_shape(config["model"], default=own))
 
 
 def _source(x, y) -> tf.data.Dataset:
@@ -129,7 +121,8 @@ def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
     augment = training and (opts["flip"] or opts["zoom"] > 0 or opts["rotation"] > 0)
     if not images and (augment or opts["normalize"] != "none"):
         raise ValueError("normalize / flip / zoom / rotation need image data (N, H, W, C uint8)")
-    shape = target_shape(data, config)
+    shape = (models.input_shape(config["model"], data.input_shape) if "model" in config
+             else tuple(data.input_shape))
 
     per_batch = images and not _convert_once(x, shape)  # too big to keep converted: per batch
     files = is_files(x)

@@ -1,4 +1,5 @@
-"""The one function that talks to Ray: train one configuration, report once per epoch.
+"""Trial layer: the one function a trial runs, and the only trial code that talks to Ray: train one
+configuration, report once per epoch.
 
 `train` is wrapped by `tune.with_parameters(train, data=..., max_epochs=...)`, so the dataset reaches
 every trial through the Ray object store. Each epoch reports `loss`, `accuracy`, `val_loss`,
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.datasets import Data
+from trainables.data import Data
 from trainables.folds import cv_fold
 
-# TensorFlow (behind models, optimizers, pipeline, transfer, evaluate) is imported inside the
+# TensorFlow (behind models, optimizers, pipeline, phases, evaluate) is imported inside the
 # functions: the driver imports this module only to hand `train` to Ray, and TensorFlow would
 # cost it 6 s there.
 
@@ -60,13 +61,13 @@ def configure_tensorflow(settings: dict) -> None:
 
 
 def compiled_model(config: dict, data: Data):
-    """The model at its native input (pipeline.target_shape: models.input_shape for images), which
-    the pipeline converts any dataset to; compiled with the config's optimizer."""
-    from trainables import models, optimizers, pipeline
+    """The model at its input shape (models.input_shape), which the pipeline converts any dataset
+    to; compiled with the config's optimizer."""
+    from trainables import models, optimizers
 
-    model = models.build(config, pipeline.target_shape(data, config), data.num_classes)
-    model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = models.build(config, models.input_shape(config["model"], data.input_shape),
+                         data.num_classes)
+    optimizers.compile(model, config["optimizer"], config["learning_rate"])
     return model
 
 
@@ -77,11 +78,11 @@ def _save(folder: Path, model, best_weights: list, state: dict) -> None:
 
 
 def _restore(folder: Path, model, config: dict) -> tuple[dict, list]:
-    from trainables import transfer
+    from trainables import phases
 
     state = json.loads((folder / "state.json").read_text())
-    if transfer.in_phase2(config, state["epoch"]):  # the saved optimizer is phase 2's
-        transfer.start_phase2(model, config)
+    if phases.in_phase2(config, state["epoch"]):  # the saved optimizer is phase 2's
+        phases.start_phase2(model, config)
     model.optimizer.build(model.trainable_variables)  # so its saved state loads too
     model.load_weights(folder / "last.weights.h5")
     return state, load_weights(folder / "best.npz")
@@ -116,7 +117,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     import ray
     from ray import tune
 
-    from trainables import pipeline, transfer
+    from trainables import phases, pipeline
     from trainables.evaluate import evaluate
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
@@ -149,7 +150,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
 
     for epoch in range(state["epoch"], max_epochs):
         if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
-            transfer.start_phase2(model, config)
+            phases.start_phase2(model, config)
         history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch,
                             epochs=epoch + 1, verbose=0).history
         if config.get("fail_once_at_epoch") == epoch + 1 and not resumed:

@@ -1,58 +1,62 @@
-"""Model builders: pure functions (config, input_shape, num_classes) -> uncompiled keras.Model.
+"""Trial layer: model builders, pure functions (config, input_shape, num_classes) -> uncompiled
+keras.Model, by catalogue name.
 
-Scratch models live by family: `basenets.py` (BaseNet and its variants), `mired.py` (MiRed),
-`fashion.py` (report 004); transfer models in `trainables.transfer`. Notation in docstrings follows
+Families: `basenets.py` (BaseNet and its variants), `mired.py` (MiRed), `fashion.py` (report 004),
+`transfer.py` (ImageNet backbones with the reports' heads). Notation in docstrings follows
 ../shared/PRACTICE_MODELS.md: C(n,k) Conv2D, P MaxPooling2D 2x2, BN BatchNormalization, D(p)
-Dropout, F Flatten, FC(n) Dense. Builders read only the config keys they need (`dropout`, and the
-model's own), import no Ray and load no data.
+Dropout, F Flatten, FC(n) Dense. Builders read only the config keys they need, import no Ray and
+load no data.
 
-Every model has a native input (`input_shape(name)`); the pipeline converts any dataset to it
-(resize, grey <-> RGB), so a builder never adapts to the data.
+This module imports no Keras (the driver asks it for shapes and backbones before anything heavy);
+the families are imported when a model is built. Every model has one input shape,
+`input_shape(model, data_shape)`, which the pipeline converts any dataset to (resize, grey <-> RGB),
+so a builder never adapts to the data.
 """
 
 from __future__ import annotations
 
-import keras
+CIFAR, FASHION, IMAGENET = (32, 32, 3), (28, 28, 1), (224, 224, 3)
+FAMILIES = ("basenets", "mired", "fashion", "transfer")
 
-from trainables.models import basenets, fashion, mired
-from trainables.models._layers import _classifier, _conv, _dense, _dropout, _inputs  # noqa: F401
-
-BUILDERS = {**basenets.BUILDERS, **mired.BUILDERS, **fashion.BUILDERS}
-
-CIFAR_SHAPE, FASHION_SHAPE = (32, 32, 3), (28, 28, 1)
-# Native input of each scratch model: the shape its report trained it on.
-INPUT_SHAPES = {name: FASHION_SHAPE if name in fashion.BUILDERS else CIFAR_SHAPE
-                for name in BUILDERS}
-
-
-def all_builders() -> dict:
-    """Every model by catalogue name: trained from scratch (here) and transfer (trainables.transfer)."""
-    from trainables import transfer
-    return {**BUILDERS, **transfer.BUILDERS}
+# Models whose report trained them at a fixed shape other than CIFAR's 32x32x3.
+NATIVE_INPUT = {
+    "fashion_cnn": FASHION, "fashion_mlp": FASHION,                # report 004
+    "nasnet_mobile_head": IMAGENET, "nasnet_mobile_top50": IMAGENET,  # PathMNIST 28 -> 224 (000)
+}
+# The ImageNet backbone of a transfer model, by the prefix of its name.
+BACKBONE_PREFIXES = ("resnet50", "inception_resnet_v2", "nasnet_mobile", "mobilenet")
 
 
-def input_shape(name: str, default: tuple | None = None) -> tuple:
-    """The model's native input shape (height, width, channels).
-
-    Scratch models: their report's (28x28x1 for fashion_cnn / fashion_mlp, 32x32x3 otherwise).
-    Transfer models: `trainables.transfer.INPUT_SHAPES[name]` where that module declares one.
-    A model without a native shape takes its data's: give that as `default`; without one it is an
-    error."""
-    if name in INPUT_SHAPES:
-        return INPUT_SHAPES[name]
-    from trainables import transfer
-    shape = getattr(transfer, "INPUT_SHAPES", {}).get(name, default)
-    if shape is None:
-        if name not in all_builders():
-            raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(all_builders()))}")
-        raise ValueError(f"model {name!r} has no native input shape; pass the data's as default")
-    return tuple(shape)
+def backbone_of(model: str) -> str | None:
+    """The ImageNet backbone `model` is built on, or None for a model trained from scratch."""
+    return next((b for b in BACKBONE_PREFIXES if model.startswith(b)), None)
 
 
-def build(config, input_shape, num_classes) -> keras.Model:
-    """The model named by config["model"]."""
-    builders = all_builders()
+def input_shape(model: str, data_shape: tuple) -> tuple:
+    """The shape `model` takes when trained on data of `data_shape`: its report's fixed shape;
+    for transfer models the data's own (CUB at its image size, CIFAR-10 at 32); for features (a
+    1-D data shape: cached backbone features) the features themselves; else CIFAR's 32x32x3."""
+    data_shape = tuple(data_shape)
+    if len(data_shape) != 3:
+        return data_shape
+    if model in NATIVE_INPUT:
+        return NATIVE_INPUT[model]
+    return data_shape if backbone_of(model) else CIFAR
+
+
+def builders() -> dict:
+    """Every model by catalogue name (imports Keras)."""
+    import importlib
+    table = {}
+    for family in FAMILIES:
+        table |= importlib.import_module(f"{__name__}.{family}").BUILDERS
+    return table
+
+
+def build(config, input_shape, num_classes):
+    """The model named by config["model"], as a keras.Model."""
+    table = builders()
     name = config["model"]
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(builders))}")
-    return builders[name](config, input_shape, num_classes)
+    if name not in table:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(table))}")
+    return table[name](config, input_shape, num_classes)

@@ -1,4 +1,5 @@
-"""Layer helpers the scratch families share (and transfer heads may reuse)."""
+"""Trial layer: layer helpers every model family shares (inputs, the float32 classifier, conv and
+dense blocks with optional BatchNormalization, the configured dropout)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,16 @@ def _classifier(x, num_classes):
 
 
 def _conv(x, filters, kernel, bn=None, padding="valid", strides=1):
-    """Conv2D + relu, with BatchNormalization `before` or `after` the relu, or none.
-
-    With BN before the relu the conv has no bias: BN's own shift (beta) replaces it, and a bias
-    there never trains (BN subtracts the batch mean, so its gradient is zero)."""
-    x = layers.Conv2D(filters, kernel, padding=padding, strides=strides, use_bias=bn != "before")(x)
+    """Conv2D (with its bias, as the reports' Keras code) + relu, with BatchNormalization `before`
+    or `after` the relu, or none. Before BN the bias is redundant (BN subtracts the batch mean)
+    but the reports kept it, and so do the exact models: their parameter counts are the reports'."""
+    x = layers.Conv2D(filters, kernel, padding=padding, strides=strides)(x)
     return _relu(x, bn)
 
 
 def _dense(x, units, bn=None):
     """Dense + relu, with BatchNormalization `before` or `after` the relu, or none (bias as `_conv`)."""
-    return _relu(layers.Dense(units, use_bias=bn != "before")(x), bn)
+    return _relu(layers.Dense(units)(x), bn)
 
 
 def _relu(x, bn):

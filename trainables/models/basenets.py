@@ -35,8 +35,8 @@ def basenet(config, input_shape, num_classes):
 def basenet_bn_before(config, input_shape, num_classes):
     """BaseNet with BN between each conv and its relu (001, exact by description).
 
-    `dropout` as in basenet (0 is the report's net). The convs lose their bias, which BN's shift
-    replaces (see `_conv`)."""
+    `dropout` as in basenet (0 is the report's net). The convs keep their bias, as the report's
+    Keras code did (see `_conv`)."""
     return _basenet(config, input_shape, num_classes, bn="before", name="basenet_bn_before")
 
 

@@ -102,9 +102,9 @@ def mired_bn_v3(config, input_shape, num_classes):
     """MiRed+BatchNormalization V3 (002, exact, table 8): mired_v5 with BN before every relu, the
     dense layers' included (layer, BN, relu, then Dropout or pooling).
 
-    The convs and the two hidden Dense layers have no bias: BN's shift replaces it (the report's
-    Keras default kept one, 1,056 parameters that never train, see `_conv`). `dropout` as in
-    mired_v5: dropout=0.5 is the report's net."""
+    The convs and the two hidden Dense layers keep their bias, as the report's Keras code did
+    (1,056 parameters that BN makes redundant, see `_conv`). `dropout` as in mired_v5:
+    dropout=0.5 is the report's net."""
     return _mired_v5(config, input_shape, num_classes, "before", "before", name="mired_bn_v3")
 
 

@@ -1,5 +1,4 @@
-"""Transfer-learning models: ImageNet backbones with the reports' heads, two-phase fine-tuning,
-the backbone-weights check and the feature cache of the extractor models.
+"""Trial layer: transfer-learning models, ImageNet backbones with the reports' heads.
 
 Every builder is pure, `(config, input_shape, num_classes) -> uncompiled keras.Model`, and builds
 
@@ -9,9 +8,9 @@ Every builder is pure, `(config, input_shape, num_classes) -> uncompiled keras.M
       -> backbone (a nested keras.Model named "backbone", called with training=False)
       -> head (named in HEADS) -> FC(classes) softmax
 
-A 1-D input (cached backbone features, see `prepare_extractor`) skips everything up to the head.
+A 1-D input (cached backbone features, driver/features.py) skips everything up to the head.
 
-Config keys the builders and `start_phase2` read:
+Config keys the builders (and trainables/phases.py's `start_phase2`) read:
 
     weights     "imagenet" (Keras's download and cache), "none" (random init) or a weights file;
                 run_search.py sets it for every transfer space (--weights); absent means "none",
@@ -21,7 +20,7 @@ Config keys the builders and `start_phase2` read:
     head        resnet50_finetune's head: gap, fc1024, fc500, fc512, fc512_256, conv (see HEADS)
     unfreeze    "all" or N: the top N layers of the backbone (as `backbone.layers[-N:]` counts them,
                 BatchNormalization and activation layers included) become trainable
-    phase1_epochs     epochs with the backbone frozen; at that epoch train.py calls `start_phase2`.
+    phase1_epochs     epochs with the backbone frozen; at that epoch the trainable calls `start_phase2`.
                       Absent: the backbone stays as built (frozen, unless the model says otherwise)
     finetune_lr_ratio phase 2's learning rate as a fraction of `learning_rate` (default 0.1), so it
                       is lower whatever the optimizer; `finetune_learning_rate` (absolute) wins
@@ -33,14 +32,7 @@ the backbone is called with training=False) in every phase, as in keras-io's tra
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-
-from trainables.datasets import Data, DataError
 
 
 @dataclass(frozen=True)
@@ -49,79 +41,20 @@ class Backbone:
     module: str         # the keras.applications module holding its preprocess_input
     min_size: int       # smallest input Keras accepts without the top
     default_size: int   # its ImageNet size: smaller inputs are resized to it
-    weights_url: str    # where Keras downloads the no-top ImageNet weights from
-
-    def weights_file(self, size: int) -> str:
-        """The file name Keras caches the no-top ImageNet weights under (~/.keras/models/)."""
-        if self.app == "MobileNet":  # one file per input size; other sizes load the 224 one
-            rows = size if size in (128, 160, 192, 224) else 224
-            return f"mobilenet_1_0_{rows}_tf_no_top.h5"
-        return {"ResNet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                "InceptionResNetV2": "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                "NASNetMobile": "nasnet_mobile_no_top.h5"}[self.app]
-
-    def url(self, size: int) -> str:
-        return self.weights_url if self.app != "MobileNet" else self.weights_url + self.weights_file(size)
 
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
 BACKBONES = {
-    "resnet50": Backbone("ResNet50", "resnet50", 32, 224,
-                         _KA + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "inception_resnet_v2": Backbone(
-        "InceptionResNetV2", "inception_resnet_v2", 75, 299,
-        _KA + "inception_resnet_v2/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "nasnet_mobile": Backbone("NASNetMobile", "nasnet", 32, 224,
-                              _KA + "nasnet/NASNet-mobile-no-top.h5"),
-    "mobilenet": Backbone("MobileNet", "mobilenet", 32, 224, _KA + "mobilenet/"),
+    "resnet50": Backbone("ResNet50", "resnet50", 32, 224),
+    "inception_resnet_v2": Backbone("InceptionResNetV2", "inception_resnet_v2", 75, 299),
+    "nasnet_mobile": Backbone("NASNetMobile", "nasnet", 32, 224),
+    "mobilenet": Backbone("MobileNet", "mobilenet", 32, 224),
 }
 
-# Native inputs (models.input_shape): the pipeline resizes a dataset to these. PathMNIST's 28x28
-# goes to NASNetMobile at 224 as in report 000. The ResNet50 / InceptionResNetV2 models take their
-# data's size (CUB is decoded at its image size, 224 by default), MobileNet CIFAR-10's 32x32.
-INPUT_SHAPES = {"nasnet_mobile_head": (224, 224, 3), "nasnet_mobile_top50": (224, 224, 3)}
-
-
-# --- weights ---------------------------------------------------------------------------------
 
 def _weights(config: dict):
     """keras.applications' `weights` argument from config["weights"] (absent: random init)."""
     weights = config.get("weights", "none")
     return None if weights in (None, "none") else weights
-
-
-def keras_models_dir() -> Path:
-    """Where Keras caches application weights: $KERAS_HOME/models or ~/.keras/models (and
-    /tmp/.keras/models when that home is not writable, as keras.utils.get_file does)."""
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
-    if home.exists() and not os.access(home, os.W_OK):
-        home = Path("/tmp/.keras")
-    return home / "models"
-
-
-def check_weights(backbone: str, weights: str | None, size: int) -> None:
-    """Make sure the ImageNet weights Keras will load are in its cache: download them once on the
-    driver (Keras's own file name, so Keras finds them), or raise DataError with one line saying
-    where to put the file. Does nothing for random init or a weights file."""
-    if weights != "imagenet":
-        return
-    spec = BACKBONES[backbone]
-    target = keras_models_dir() / spec.weights_file(size)
-    if target.is_file() and target.stat().st_size > 0:
-        return
-    import urllib.request
-    partial = target.with_name(target.name + ".part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"Downloading {spec.url(size)}", flush=True)
-        urllib.request.urlretrieve(spec.url(size), partial)
-        partial.replace(target)
-    except (OSError, ValueError) as e:
-        partial.unlink(missing_ok=True)
-        reason = getattr(e, "reason", None) or e
-        raise DataError(f"ImageNet weights of {spec.app} are not in the Keras cache and could not "
-                        f"be downloaded ({reason}); put {target.name} (from {spec.url(size)}) at "
-                        f"{target}, or run with --weights none") from None
 
 
 def backbone_size(backbone: str, input_shape) -> int:
@@ -131,8 +64,6 @@ def backbone_size(backbone: str, input_shape) -> int:
     height, width = input_shape[0], input_shape[1]
     return height if height == width and height >= spec.min_size else spec.default_size
 
-
-# --- building --------------------------------------------------------------------------------
 
 _PREPROCESS = []  # the Preprocess layer class, defined once (Keras imported lazily)
 
@@ -235,7 +166,7 @@ HEADS = {
 }
 
 
-def _unfreeze(base, unfreeze) -> None:
+def unfreeze_top(base, unfreeze) -> None:
     """Make the top `unfreeze` layers of `base` trainable ("all": every layer); BatchNormalization
     layers stay frozen."""
     from keras import layers
@@ -253,7 +184,8 @@ def _unfreeze(base, unfreeze) -> None:
 
 def _model(config, input_shape, num_classes, backbone, head, name, *, live=False, unfreeze=None):
     import keras
-    from keras import layers
+
+    from trainables.models._layers import _classifier
 
     if len(input_shape) == 1:  # cached backbone features: the head alone
         inputs = keras.Input(shape=tuple(input_shape), name="features")
@@ -263,13 +195,10 @@ def _model(config, input_shape, num_classes, backbone, head, name, *, live=False
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
     x = HEADS[head](x, config)
-    # float32 even under mixed precision (train.py on GPUs): a float16 softmax loses small
-    # probabilities
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32",
-                           name="predictions")(x)
+    outputs = _classifier(x, num_classes)
     model = keras.Model(inputs, outputs, name=name)
     if unfreeze is not None and len(input_shape) != 1:
-        _unfreeze(model.get_layer("backbone"), unfreeze)
+        unfreeze_top(model.get_layer("backbone"), unfreeze)
     return model
 
 
@@ -363,164 +292,9 @@ BUILDERS = {f.__name__: f for f in (
     resnet50_extractor_v2, resnet50_extractor_v3, resnet50_extractor_fc500, resnet50_finetune,
     inception_resnet_v2_head, nasnet_mobile_head, nasnet_mobile_top50, mobilenet_cifar10)}
 
-# The backbone each model uses (the weights check and the feature cache need it).
-BACKBONE_OF = {name: ("inception_resnet_v2" if name.startswith("inception") else
-                      "nasnet_mobile" if name.startswith("nasnet") else
-                      "mobilenet" if name.startswith("mobilenet") else "resnet50")
-               for name in BUILDERS}
-
-
-# --- two-phase fine-tuning -------------------------------------------------------------------
-
-def finetune_learning_rate(config: dict) -> float:
-    """Phase 2's rate: config["finetune_learning_rate"], else learning_rate x finetune_lr_ratio."""
-    if config.get("finetune_learning_rate") is not None:
-        return float(config["finetune_learning_rate"])
-    return float(config["learning_rate"]) * float(config.get("finetune_lr_ratio", 0.1))
-
-
-def start_phase2(model, config: dict) -> None:
-    """Unfreeze the top config["unfreeze"] layers of the backbone (default all; BatchNormalization
-    stays frozen) and recompile with the same optimizer kind at `finetune_learning_rate(config)`.
-
-    Recompiling is what makes Keras train the newly trainable weights (and gives a fresh
-    optimizer: its moments were for the head alone). Loss and metrics are train.compiled_model's."""
-    from trainables import optimizers
-    try:
-        base = model.get_layer("backbone")
-    except ValueError:
-        raise ValueError(f"{model.name} has no backbone to unfreeze (an extractor head on cached "
-                         f"features?); drop phase1_epochs") from None
-    _unfreeze(base, config.get("unfreeze", "all"))
-    model.compile(optimizer=optimizers.make(config["optimizer"], finetune_learning_rate(config)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-
-def in_phase2(config: dict, epochs_done: int) -> bool:
-    """Whether a trial that has trained `epochs_done` epochs is past its switch to phase 2."""
-    phase1 = config.get("phase1_epochs")
-    return phase1 is not None and epochs_done > phase1
-
-
-# --- space hooks: weights check, feature cache -----------------------------------------------
-
-def _model_input(data: Data, model: str) -> tuple:
-    """The input `model` gets from `data` (models.input_shape, without importing Keras: the
-    weights check runs before anything heavy)."""
-    return tuple(INPUT_SHAPES.get(model, tuple(data.input_shape)))
-
-
-def prepare_weights(model: str):
-    """A space's `prepare` hook: on the driver, before Ray starts, make sure the backbone's
-    ImageNet weights are in the Keras cache (DataError, exit 2, otherwise). Data is unchanged."""
-    def prepare(data: Data, settings: dict) -> Data:
-        size = backbone_size(BACKBONE_OF[model], _model_input(data, model))
-        check_weights(BACKBONE_OF[model], settings.get("weights"), size)
-        return data
-    return prepare
-
-
-def feature_cache_dir(settings: dict) -> Path:
-    """`<storage>/.feature_cache`, shared by the experiments under one results root (a home
-    folder when the storage is a URI); $CNN_SEARCH_FEATURE_CACHE overrides it."""
-    if os.environ.get("CNN_SEARCH_FEATURE_CACHE"):
-        return Path(os.environ["CNN_SEARCH_FEATURE_CACHE"]).expanduser()
-    storage = str(settings.get("storage") or "./results")
-    if "://" in storage:
-        return Path.home() / ".cache" / "cnn-search" / "features"
-    return Path(storage).expanduser() / ".feature_cache"
-
-
-def _digest(data: Data) -> str:
-    """What the features depend on in the data: its splits' contents (paths or pixels)."""
-    h = hashlib.sha1()
-    for split in ("train", "val", "test"):
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-        h.update(repr((x.shape, x.dtype.str)).encode())
-        h.update(np.ascontiguousarray(x).tobytes() if x.dtype.kind != "U" else
-                 "\n".join(x.tolist()).encode())
-        h.update(np.ascontiguousarray(y).tobytes())
-    return h.hexdigest()[:12]
-
-
-def _weights_tag(weights) -> str:
-    if weights in (None, "none", "imagenet"):
-        return str(weights or "none")
-    stat = Path(weights).stat()
-    return "file" + hashlib.sha1(f"{Path(weights).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-                                 .encode()).hexdigest()[:10]
-
 
 def feature_model(backbone: str, input_shape, weights):
     """Image -> pooled backbone features (2048-d for ResNet50), the frozen trunk of the builders."""
     import keras
     inputs, x = _trunk({"weights": weights or "none"}, input_shape, backbone)
     return keras.Model(inputs, _gap(x), name=f"{backbone}_features")
-
-
-def _compute_features(data: Data, backbone: str, weights, model_name: str, batch_size: int,
-                      path: Path) -> None:
-    """Run the frozen backbone over every split and write the arrays to `path` (atomically)."""
-    import keras
-    import tensorflow as tf
-
-    from trainables import pipeline
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
-    keras.utils.set_random_seed(0)  # random-init features (--weights none) are reproducible
-    net = feature_model(backbone, _model_input(data, model_name), weights)
-    config = {"batch_size": batch_size, "model": model_name, "seed": 0}
-    arrays = {f"x_{split}": np.asarray(net.predict(pipeline.eval_batches(data, split, config),
-                                                   verbose=0), np.float32)
-              for split in ("train", "val", "test")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + f".{os.getpid()}.part.npz")
-    np.savez(partial, **arrays)
-    partial.replace(path)
-
-
-def extract_features(data: Data, backbone: str, weights, model_name: str,
-                     cache_dir: Path, batch_size: int = 64) -> tuple[Data, Path, bool]:
-    """The backbone's features of every split, computed once per (dataset, backbone, weights,
-    input size, data content) and cached in `cache_dir` as one .npz; later calls load it.
-    Returns (Data of float32 feature arrays, cache file, whether it was computed now)."""
-    shape = _model_input(data, model_name)
-    size = backbone_size(backbone, shape)
-    key = f"{data.name}-{backbone}-{_weights_tag(weights)}-{size}px-{_digest(data)}"
-    path = Path(cache_dir) / f"{key}.npz"
-    computed = False
-    if not path.is_file():
-        # In a child process: TensorFlow on the driver would keep GPU memory for the whole search
-        # (the trials share that GPU); the child's is freed when it exits.
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pool.submit(_compute_features, data, backbone, weights, model_name, batch_size,
-                        path).result()
-        computed = True
-    try:
-        with np.load(path) as saved:
-            arrays = {k: saved[k] for k in ("x_train", "x_val", "x_test")}
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"feature cache {path} is unreadable ({e}); delete it so the features "
-                        f"are computed again") from None
-    for split in ("train", "val", "test"):
-        if len(arrays[f"x_{split}"]) != len(getattr(data, f"y_{split}")):
-            raise DataError(f"feature cache {path} does not match the {split} split; delete it")
-    features = Data(data.name, arrays["x_train"], data.y_train, arrays["x_val"], data.y_val,
-                    arrays["x_test"], data.y_test, data.num_classes)
-    return features, path, computed
-
-
-def prepare_extractor(model: str):
-    """The extractor space's `prepare` hook: check the weights, then replace the images by the
-    backbone's cached features (computed here on the driver only the first time)."""
-    def prepare(data: Data, settings: dict) -> Data:
-        backbone = BACKBONE_OF[model]
-        weights = settings.get("weights")
-        check_weights(backbone, weights, backbone_size(backbone, _model_input(data, model)))
-        features, path, computed = extract_features(data, backbone, weights, model,
-                                                     feature_cache_dir(settings))
-        print(f"{'Computed' if computed else 'Reusing'} {backbone} features: {path}", flush=True)
-        return features
-    return prepare

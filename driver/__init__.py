@@ -1,0 +1,14 @@
+"""Driver layer: what runs on the machine that starts a search, before, around and after Ray Tune.
+
+    settings.py  check every input, settle one frozen Settings (plan); nothing heavy, no Ray
+    record.py    search.json: what the experiment ran with, for --resume and for analysis
+    weights.py   ImageNet weights in Keras's cache, downloaded once before any trial
+    features.py  backbone features computed once (a spawned child) and cached for extractor spaces
+    cluster.py   GPUs and CPUs as Ray counts them; defaults that depend on the cluster
+    tuner.py     the one place that builds a Ray Tune Tuner (new or restored)
+    best.py      the best trial's test score (best_test.json)
+    search.py    one search from start to report: data, Ray, fit, report, the last line
+
+Dependencies point one way: run_search.py -> driver -> search_spaces -> trainables; the driver
+also calls analysis (the report). Nothing in trainables or analysis imports the driver.
+"""

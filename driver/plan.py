@@ -1,0 +1,168 @@
+"""Driver layer: every input checked and settled into one frozen `Settings`, before Ray starts.
+
+`plan(args)` raises `UsageError` (exit code 2, one line) for anything wrong: an unknown space or
+dataset, impossible budgets, a missing weights file, an occupied experiment folder, a bad --set.
+It loads nothing heavy: no TensorFlow, no dataset, no Ray cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import search_spaces
+from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
+from trainables import datasets
+
+from driver import cluster, record
+from driver.settings import Settings, UsageError
+
+
+def load_space(name: str | None) -> Space:
+    if not name:
+        raise UsageError("--space is required; choose one of: " + ", ".join(search_spaces.names()))
+    try:
+        return search_spaces.load(name)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+
+
+def check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to --storage-path {path} ({e.strerror}); "
+                         f"give a writable folder") from None
+
+
+def _weights(space: Space, given: str | None) -> str | None:
+    if not space.transfer:
+        if given:
+            raise UsageError(f"--weights applies to transfer spaces only; this space trains "
+                             f"from scratch")
+        return None
+    weights = given or "imagenet"
+    if weights in ("imagenet", "none"):
+        return weights
+    if not Path(weights).expanduser().is_file():
+        raise UsageError(f"--weights {weights}: no such file; give imagenet, none or the path "
+                         f"of a weights file")
+    return str(Path(weights).expanduser().resolve())
+
+
+def _budget(space: Space, dataset: str, args) -> Budget:
+    base = SMOKE_BUDGET if args.smoke_test else space.budget_for(dataset)
+    budget = override(base, num_samples=args.num_samples, max_epochs=args.max_epochs,
+                      grace_period=args.grace_period, reduction_factor=args.reduction_factor)
+    for flag, value in {"--num-samples": budget.num_samples, "--max-epochs": budget.max_epochs,
+                        "--grace-period": budget.grace_period}.items():
+        if value < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {value}")
+    if budget.reduction_factor < 2:
+        raise UsageError(f"--reduction-factor must be at least 2, got {budget.reduction_factor}")
+    if not space.grid and budget.grace_period > budget.max_epochs:
+        raise UsageError(f"--grace-period ({budget.grace_period}) exceeds --max-epochs "
+                         f"({budget.max_epochs}); lower it or raise --max-epochs")
+    return budget
+
+
+def _storage(given: str) -> str:
+    if "://" in given:
+        raise UsageError(f"--storage-path {given}: URIs are not supported yet; give a folder "
+                         f"every node mounts (a shared file system)")
+    if not Path(given).expanduser().is_absolute() and os.environ.get(
+            "RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        raise UsageError(f"--storage-path {given} is relative inside a Ray job (it would land "
+                         f"in the job's temporary copy of the repository); give an absolute "
+                         f"folder every node mounts")
+    storage = Path(given).expanduser().resolve()
+    check_writable(storage)
+    return str(storage)
+
+
+def plan(args) -> tuple[Settings, Space]:
+    """Check every input and settle the search's settings; the space, loaded once."""
+    space = load_space(args.space)
+    dataset = args.dataset or space.dataset
+    if dataset not in datasets.names():
+        raise UsageError(f"unknown dataset {dataset!r}; choose one of: "
+                         + ", ".join(datasets.names()))
+    if args.image_size is not None:
+        if args.image_size < 32:
+            raise UsageError(f"--image-size must be at least 32 pixels, got {args.image_size}")
+        if not datasets.DATASETS[dataset].sized:
+            raise UsageError(f"--image-size applies to datasets of image files (cub200), "
+                             f"not {dataset}")
+    for flag, value in {"--checkpoint-every": args.checkpoint_every,
+                        "--cpus-per-trial": args.cpus_per_trial}.items():
+        if value < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {value}")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent must be a positive integer, got {args.max_concurrent}")
+    if args.max_failures < 0:
+        raise UsageError(f"--max-failures must be 0 or more, got {args.max_failures}")
+
+    gpus_per_trial = args.gpus_per_trial
+    if args.address is None:  # on a cluster, cluster.fit checks the request against the nodes
+        gpus_per_trial = cluster.gpu_share(space.gpu, args.gpus_per_trial, cluster.local_gpus())
+        if args.cpus_per_trial > (os.cpu_count() or 1):
+            raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} but this machine has "
+                             f"{os.cpu_count()} CPU(s)")
+
+    storage = _storage(args.storage_path)
+    name = args.name or args.space
+    experiment = Path(storage) / name
+    grid, constants = study_settings(space, args.set)
+    settings = Settings(
+        space=args.space, dataset=dataset, budget=_budget(space, dataset, args), storage=storage,
+        name=name, seed=args.seed, weights=_weights(space, args.weights), data_dir=args.data_dir,
+        image_size=args.image_size, grid=grid, constants=constants,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        mixed_precision=not args.no_mixed_precision, max_concurrent=args.max_concurrent,
+        max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        address=args.address, resume=args.resume)
+    if args.resume:
+        return record.resumed(settings), space
+    if experiment.exists() and any(experiment.iterdir()):
+        raise UsageError(f"{experiment} already holds an experiment; add --resume to "
+                         f"continue it, or --name NEW to start another")
+    return settings, space
+
+
+def _parse(value: str, like):
+    """`value` as the type of `like` (bool, int, float or str)."""
+    if isinstance(like, bool):
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{value!r} is not true or false")
+        return value.lower() == "true"
+    return type(like)(value)
+
+
+def study_settings(space: Space, overrides: list[str]) -> tuple[dict | None, dict]:
+    """A study's grid and constants with the --set KEY=V1,V2 overrides applied, strictly."""
+    if not space.grid:
+        if overrides:
+            raise UsageError("--set applies to studies (spaces with a fixed grid) only")
+        return None, {}
+    grid, fixed = dict(space.grid), dict(space.constants)
+    for item in overrides:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--set {item}: write KEY=VALUE or KEY=V1,V2")
+        if key not in grid and key not in fixed:
+            raise UsageError(f"--set {key}: not a grid axis or constant of this study; known: "
+                             + ", ".join([*grid, *fixed]))
+        like = grid[key][0] if key in grid else fixed[key]
+        try:
+            parsed = [_parse(v, like) for v in values.split(",")]
+        except ValueError as e:
+            raise UsageError(f"--set {item}: {e}") from None
+        if key in grid or len(parsed) > 1:  # several values make a constant a grid axis
+            fixed.pop(key, None)
+            grid[key] = parsed
+        else:
+            fixed[key] = parsed[0]
+    return grid, fixed

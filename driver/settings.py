@@ -1,0 +1,60 @@
+"""Driver layer: one frozen `Settings` holds everything a search runs with (driver/plan.py builds
+it once from the command line; search.json records it), and `UsageError`, the one-line error
+that exits with code 2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from search_spaces._common import Budget
+
+
+class UsageError(Exception):
+    """A bad flag, name, file or setting: exit code 2 with this one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one search runs with; written to search.json, read back by --resume."""
+    space: str
+    dataset: str
+    budget: Budget
+    storage: str                     # absolute results root
+    name: str                        # the experiment folder under it
+    seed: int = 0
+    weights: str | None = None       # transfer spaces: imagenet, none or a weights file
+    data_dir: str | None = None
+    image_size: int | None = None    # image-file datasets (CUB-200): the decoded side
+    grid: dict | None = None         # a study's grid, --set applied
+    constants: dict = field(default_factory=dict)  # a study's constants, --set applied
+    cpus_per_trial: int = 1
+    gpus_per_trial: float | None = 0.0  # None: the space's share if the cluster has GPUs
+    mixed_precision: bool = True
+    max_concurrent: int | None = None  # None: as many as the resources hold (cluster.fit)
+    max_failures: int = 2
+    checkpoint_every: int = 1
+    address: str | None = None       # a running Ray cluster, or None for a local one
+    resume: bool = False
+
+    @property
+    def experiment(self) -> Path:
+        return Path(self.storage) / self.name
+
+    def trial_constants(self) -> dict:
+        """What every trial's config gets from the command line: seed, precision, weights."""
+        extra = {"seed": self.seed}
+        if self.gpus_per_trial:
+            extra["mixed_precision"] = self.mixed_precision
+        if self.weights is not None:
+            extra["weights"] = self.weights
+        return extra
+
+    def resume_command(self) -> str:
+        return (f"python run_search.py --space {self.space} --name {self.name} "
+                f"--storage-path {self.storage} --resume")
+
+
+# What a resumed search keeps from search.json: it must not change what the trials run.
+KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "gpus_per_trial",
+                  "grid", "constants", "mixed_precision", "checkpoint_every", "budget")

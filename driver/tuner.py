@@ -1,0 +1,79 @@
+"""Driver layer: the one place that builds a Ray Tune Tuner, new or restored.
+
+A search is Optuna (TPE) proposing from the space's define-by-run function, with the report's
+configurations first, and ASHA stopping weak trials by epoch; a study is a fixed grid run to the
+full budget. Either way every trial runs `trainables.train.train` with the dataset from Ray's object
+store, on the CPUs/GPUs the settings give it, reusing actors between trials.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from search_spaces._common import Space
+from trainables.data import Data
+
+from driver.settings import Settings
+
+
+def define(trial, *, space_define, constants: dict):
+    """The space's define-by-run function plus the constants from the command line."""
+    return {**(space_define(trial) or {}), **constants}
+
+
+def per_model(spec, *, key: str, table: dict, default):
+    """A study setting that follows the trial's model (Ray resolves it after the grid)."""
+    return table.get(spec.config["model"], {}).get(key, default)
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def make_tuner(settings: Settings, space: Space, data: Data):
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from trainables.train import train
+
+    budget = settings.budget
+    trainable = tune.with_resources(
+        tune.with_parameters(train, data=data, max_epochs=budget.max_epochs,
+                             checkpoint_every=settings.checkpoint_every),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    if settings.resume:
+        return tune.Tuner.restore(str(settings.experiment), trainable=trainable,
+                                  resume_unfinished=True, resume_errored=True)
+    run_config = tune.RunConfig(
+        name=settings.name, storage_path=settings.storage,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1)
+    tune_config = dict(metric=space.metric, mode=space.mode,
+                       max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
+                       trial_dirname_creator=trial_dirname)
+    if settings.grid:  # a study: every combination of the grid, each to the full budget
+        grid = {k: tune.grid_search(v) for k, v in settings.grid.items()}
+        keys = {k for values in space.per_model.values() for k in values} - set(grid)
+        derived = {k: tune.sample_from(functools.partial(
+            per_model, key=k, table=space.per_model, default=settings.constants.get(k)))
+            for k in keys}
+        return tune.Tuner(
+            trainable,
+            param_space={**settings.constants, **settings.trial_constants(), **grid, **derived},
+            tune_config=tune.TuneConfig(**tune_config), run_config=run_config)
+    searcher = OptunaSearch(
+        space=functools.partial(define, space_define=space.define,
+                                constants=settings.trial_constants()),
+        metric=space.metric, mode=space.mode,
+        points_to_evaluate=[{**p} for p in space.points_to_evaluate],
+        sampler=TPESampler(seed=settings.seed))
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
+                              grace_period=budget.grace_period,
+                              reduction_factor=budget.reduction_factor)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                    num_samples=budget.num_samples, **tune_config),
+        run_config=run_config)
