@@ -2,7 +2,7 @@
 
     from analysis import load, compare
     res = load("results/basenet")        # res.trials, res.epochs, res.skipped (analysis/results.py)
-    compare(["results/a", "results/b"])  # one row per search: its best trial (analysis/compare.py)
+    compare(["results/a", "results/b"])  # one row per search: its best trial (analysis/comparison.py)
 
     python -m analysis results/basenet [...]                        # rebuild each report/
     python -m analysis compare results/a results/b --out results/comparison
@@ -10,7 +10,7 @@
 docs/analysis.md shows each with real output.
 """
 
-from analysis.compare import compare
+from analysis.comparison import compare
 from analysis.results import ExperimentError, Results, load
 
 __all__ = ["load", "compare", "Results", "ExperimentError"]

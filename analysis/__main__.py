@@ -16,7 +16,7 @@ from analysis.results import ExperimentError
 
 
 def _reports(argv) -> int:
-    from analysis import report
+    import analysis.report as report
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", help="experiment folders, e.g. results/basenet")
@@ -38,7 +38,7 @@ def _reports(argv) -> int:
 
 
 def _compare(argv) -> int:
-    from analysis import compare
+    import analysis.comparison as comparison
     p = argparse.ArgumentParser(prog="python -m analysis compare",
                                 description="One row per search: its best trial, the report's "
                                             "reference beside it.")
@@ -47,11 +47,11 @@ def _compare(argv) -> int:
                    help="folder for comparison.{csv,md,tex,png} (default: %(default)s)")
     args = p.parse_args(argv)
     try:
-        table = compare.compare(args.folders)
+        table = comparison.compare(args.folders)
     except ExperimentError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = compare.write(table, args.out)
+    path = comparison.write(table, args.out)
     print(path.read_text(), end="")
     print(f"Comparison: {path}")
     return 0

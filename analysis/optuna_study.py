@@ -203,7 +203,7 @@ def importances(res: Results) -> tuple[pd.DataFrame, str]:
     table = table.astype({"parameter": "str", "importance": "float64"})
     missing = sorted(set(searched) - set(found))
     note = (f"fANOVA importance of the best val_accuracy over {used} completed and stopped "
-            f"trials (distributions: {source})")
+            f"trials (distributions from {source})")
     if missing:
         note += f"; {', '.join(missing)} not in every trial, left out"
     return table, note + "."

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import optuna_study, plots, studies
+import analysis.optuna_study as optuna_study
+import analysis.plots as plots
+import analysis.studies as studies
 from analysis.plots import save_plot  # noqa: F401  (kept for callers of report.save_plot)
 from analysis.results import TRIAL_COLUMNS, Results, best_trial, load
 
@@ -101,11 +103,14 @@ def _md(df: pd.DataFrame) -> str:
 
 def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     budget = res.search.get("budget") or {}
+    grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
     hours = trials["time"].sum() / 3600 if len(trials) else 0.0
     return [
         f"# {res.space} on {res.dataset}", "",
         f"- model: {res.model}; metric: {res.metric} ({res.mode})",
+        (f"- grid: {'; '.join(f'{k} in {v}' for k, v in grid.items())}: every combination "
+         f"trained for up to {budget.get('max_epochs')} epochs (no ASHA)") if grid else
         f"- budget: {budget.get('num_samples')} trials, up to {budget.get('max_epochs')} epochs, "
         f"ASHA grace {budget.get('grace_period')}, reduction factor "
         f"{budget.get('reduction_factor')}",

@@ -223,7 +223,8 @@ def _read_rows(path: Path, rel: str, skipped: list) -> list[dict]:
     if bad:
         shown = "; ".join(f"line {n}: {why}" for n, why in bad[:3])
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
-        last = " (the line a killed process was writing?)" if bad[-1][0] == len(lines) else ""
+        last = (" (the line a killed process was writing?)"
+                if len(bad) == 1 and rows and bad[0][0] == len(lines) else "")
         skipped.append((rel, f"{len(bad)} of {len(lines)} lines left out: {shown}{more}{last}"))
     return rows
 
@@ -348,7 +349,8 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
                                    iterations[0] if iterations else None)
     else:
         row["failed_epoch"] = None
-    if not rows and search.get("finished") and (trial_dir / "result.json").exists():
+    result_file = trial_dir / "result.json"
+    if search.get("finished") and result_file.exists() and not result_file.stat().st_size:
         skipped.append((f"{rel}/result.json", "empty although the search finished"))
     return row, epochs
 

@@ -98,7 +98,9 @@ def optimizers_cv(res: Results):
 def model_comparison(res: Results):
     """One row per model (and per modification the grid varied), scores at the best epoch."""
     reference = _reference(res)
-    varied = [k for k in (res.search.get("grid") or {}) if k != "model"]
+    grid = res.search.get("grid")
+    varied = [k for k in (grid if isinstance(grid, dict) else {})
+              if k != "model" and k in res.trials.columns]
     rows = []
     for _, t in res.trials.iterrows():
         ref, source = (list(reference.get(t["model"]) or []) + [None, ""])[:2]
