@@ -7,8 +7,9 @@ hyperparameter.
 
 write(res) rebuilds optuna.db from the experiment folder alone (report.write calls it), from scratch
 each time: the study is written to a temporary file beside it, which then replaces optuna.db in one
-os.replace, so a reader never sees half a study. The study is named after the experiment (its
-folder name, search.json's `name`), its direction is search.json's mode (max -> maximize), and it
+os.replace, so a reader never sees half a study. The study is named after the experiment's folder
+(search.json's `name`, unless the folder was renamed), its direction is search.json's mode (max ->
+maximize), and it
 holds one Optuna trial per Ray trial, in the order they started:
 
     params                the trial's values of the searched parameters, with the distributions

@@ -92,7 +92,8 @@ class Results:
 
     @property
     def name(self) -> str:
-        return self.search.get("name") or self.folder.name
+        """The experiment's name: its folder's (search.json's `name`, unless it was renamed)."""
+        return self.folder.resolve().name
 
     @property
     def space(self) -> str:
