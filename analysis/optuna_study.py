@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.results import Results
+from analysis.results import Results, _number
 
 STATES = {"completed": "COMPLETE", "stopped": "PRUNED"}  # every other status: FAIL
 MIN_TRIALS = 4  # fewer than this and importance is not computed
@@ -98,7 +98,7 @@ def distributions(res: Results) -> tuple[dict, str]:
 
 
 def _when(seconds: float, default: float) -> datetime.datetime:
-    seconds = default if math.isnan(seconds) else seconds
+    seconds = seconds if 0 <= seconds < 1e11 else default  # NaN or damaged: the search's start
     return datetime.datetime.fromtimestamp(seconds)
 
 
@@ -109,7 +109,8 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
     states = STATES if states is None else states
     metric = res.metric if res.metric in res.epochs.columns else "val_accuracy"
     by_trial = {t: rows for t, rows in res.epochs.groupby("trial_id", sort=False)}
-    default_start = float(res.search.get("started") or 0.0)
+    default_start = _number(res.search.get("started"))
+    default_start = default_start if 0 <= default_start < 1e11 else 0.0
     trials = []
     for number, (_, t) in enumerate(res.trials.sort_values("started", kind="stable",
                                                            na_position="last").iterrows()):
@@ -140,7 +141,8 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
         test = float(t["test_accuracy"])
         trials.append(FrozenTrial(
             number=number, state=state, value=value, datetime_start=start,
-            datetime_complete=start + datetime.timedelta(seconds=float(t["time"] or 0.0)),
+            datetime_complete=start + datetime.timedelta(
+                seconds=float(t["time"]) if 0 <= t["time"] < 1e9 else 0.0),
             params=params, distributions=used, intermediate_values=intermediate,
             user_attrs={"trial_id": t["trial_id"], "status": t["status"],
                         "epochs": int(t["epochs"]),
@@ -194,8 +196,8 @@ def importances(res: Results) -> tuple[pd.DataFrame, str]:
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     try:
         found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (ValueError, RuntimeError) as e:
-        return empty, f"Importance could not be computed: {e}"
+    except (ValueError, RuntimeError, ArithmeticError, AssertionError) as e:
+        return empty, f"Importance could not be computed: {type(e).__name__} {e}"
     used = sum(1 for t in study.trials if t.state.name == "COMPLETE"
                and set(found) <= set(t.params))
     if not found or any(math.isnan(v) for v in found.values()):

@@ -105,11 +105,11 @@ class Results:
 
     @property
     def metric(self) -> str:
-        return self.search.get("metric") or "val_accuracy"
+        return _metric(self.search)
 
     @property
     def mode(self) -> str:
-        return self.search.get("mode") or "max"
+        return "min" if self.search.get("mode") == "min" else "max"
 
     @property
     def finished(self) -> bool:
@@ -164,6 +164,11 @@ def _read_json(path: Path, kind: type = dict):
     return value, None
 
 
+def _metric(search: dict) -> str:
+    """The metric the search optimised (search.json), one of METRICS; else val_accuracy."""
+    return search["metric"] if search.get("metric") in METRICS else "val_accuracy"
+
+
 def _number(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return math.nan
@@ -216,10 +221,18 @@ def _read_rows(path: Path, rel: str, skipped: list) -> list[dict]:
                 row.get("training_iteration"), int):
             bad.append((number, "no training_iteration"))
         else:
-            wrong = [m for m in METRICS + ["time_total_s"] if row.get(m) is not None
+            wrong = [m for m in METRICS + ["time_total_s", "test_accuracy"]
+                     if row.get(m) is not None
                      and (isinstance(row[m], bool) or not isinstance(row[m], (int, float)))]
+            wrong += [m for m in ("accuracy", "val_accuracy", "test_accuracy")
+                      if m not in wrong and not 0 <= _number(row.get(m, 0)) <= 1]
+            wrong += [m for m in ("time_total_s",) if m not in wrong
+                      and not 0 <= _number(row.get(m, 0)) < 1e9]
+            for m in wrong:
+                row[m] = math.nan
             if wrong:
-                bad.append((number, f"{', '.join(wrong)} not a number (read as NaN)"))
+                bad.append((number, f"{', '.join(wrong)} not a number or out of range "
+                                    "(read as NaN)"))
             rows.append(row)
     if bad:
         shown = "; ".join(f"line {n}: {why}" for n, why in bad[:3])
@@ -296,7 +309,7 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
         skipped.append((f"{rel}/params.json", f"{why}; its config was read from result.json"))
     trial_id = next((r["trial_id"] for r in rows if isinstance(r.get("trial_id"), str)),
                     trial_dir.name.removeprefix("trial_"))
-    metric = search.get("metric") or "val_accuracy"
+    metric = _metric(search)
     sign = -1 if search.get("mode") == "min" else 1
 
     iterations = [r["training_iteration"] for r in rows]
@@ -392,8 +405,7 @@ def load(folder) -> Results:
     extra = list(dict.fromkeys(k for t in trials for k in t if k not in TRIAL_COLUMNS))
     trials_df = _frame(trials, TRIAL_COLUMNS, extra)
     if len(trials_df):
-        metric = search.get("metric") or "val_accuracy"
-        trials_df = trials_df.sort_values(metric if metric in METRICS else "val_accuracy",
+        trials_df = trials_df.sort_values(_metric(search),
                                           ascending=search.get("mode") == "min",
                                           na_position="last", kind="stable")
     return Results(folder, search, trials_df.reset_index(drop=True),
