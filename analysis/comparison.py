@@ -92,8 +92,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                 label="validation (best trial)")
         ax.barh([i + 0.2 for i in y], table["test_accuracy"], 0.4, color=OKABE_ITO[1],
                 label="test (best trial)")
-        ax.scatter(table["reference_test_accuracy"], [i + 0.2 for i in y], marker="D", s=60,
-                   color="black", zorder=3, label="report's test accuracy")
+        if table["reference_test_accuracy"].notna().any():
+            ax.scatter(table["reference_test_accuracy"], [i + 0.2 for i in y], marker="D",
+                       s=60, color="black", zorder=3, label="report's test accuracy")
         ax.set_yticks(list(y), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, 1.0)

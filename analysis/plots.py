@@ -101,7 +101,8 @@ def _axis(values: pd.Series, dist):
         choices = [c for c in dist.choices]
         index = {repr(c): i for i, c in enumerate(choices)}
         n = max(len(choices) - 1, 1)
-        pos = values.map(lambda v: index.get(repr(v), np.nan) / n if _present(v) else np.nan)
+        pos = pd.Series([index.get(repr(v), np.nan) / n if _present(v) else np.nan
+                         for v in values], index=values.index, dtype=float)
         ticks = [i / n for i in range(len(choices))] if len(choices) > 1 else [0.0]
         return pos.astype(float), ticks, [str(c) for c in choices], True
     low, high, log = float(dist.low), float(dist.high), bool(getattr(dist, "log", False))
@@ -114,11 +115,14 @@ def _axis(values: pd.Series, dist):
 
 
 def _present(v) -> bool:
-    return not (v is None or (isinstance(v, float) and math.isnan(v)))
+    """False for the NaN that marks a parameter the trial does not have (None is a value)."""
+    return not (isinstance(v, float) and math.isnan(v))
 
 
 def _param_values(res: Results, name: str) -> pd.Series:
-    return res.trials["config"].map(lambda c: c.get(name))
+    """Each trial's value of `name`; NaN where the trial has none (None is a value)."""
+    return pd.Series([c.get(name, math.nan) for c in res.trials["config"]],
+                     index=res.trials.index, dtype=object)  # no casting: 2 stays 2, None None
 
 
 def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = None) -> None:
@@ -248,7 +252,6 @@ def importance(table: pd.DataFrame, path: Path, note: str) -> None:
             ax.text(v, y, f" {v:.2f}", va="center", fontsize=9)
         ax.invert_yaxis()
         ax.set_xlim(0, max(1e-9, table["importance"].max()) * 1.18)
-        ax.set(xlabel="importance (fANOVA share of the variance of val accuracy; sums to 1)",
-               title="Hyperparameter importance")
+        ax.set(xlabel="importance: share of the variance of val accuracy (fANOVA; sums to 1)",
+               title=f"Hyperparameter importance ({note.split(' (')[0].split(' over ')[-1]})")
         ax.grid(axis="y", visible=False)
-        fig.text(0.01, 0.005, note, fontsize=7, ha="left", va="bottom", wrap=True)
