@@ -1,4 +1,4 @@
-"""Fetch a file once, resumably and verified; extract a .tgz atomically. Standard library only.
+"""Trial layer: fetch a file once, resumably and verified; extract a .tgz atomically.
 
 `fetch(url, target, md5=...)` leaves at `target` only a complete, verified file: the bytes go to
 `target.part` (a later run continues it with an HTTP Range request), the finished file is checked
@@ -26,6 +26,8 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from trainables.data import DataError
+
 # name -> (url, md5). The checksums are the ones their publishers' code uses, not computed here:
 # - cub200: md5 of CUB_200_2011.tgz as published in ContinualAI/avalanche
 #   (avalanche/benchmarks/datasets/cub200/cub200.py, `tgz_md5`) and TDeVries/cub2011_dataset
@@ -43,7 +45,7 @@ CHUNK = 1 << 20          # bytes read and hashed at a time
 TIMEOUT = 60             # seconds without a byte before a connection counts as dropped
 
 
-class DownloadError(Exception):
+class DownloadError(DataError):
     """A download or extraction failed; the message is one line that says how to fix it."""
 
     def __init__(self, message: str):
@@ -96,8 +98,8 @@ def extract(archive: Path, dest: Path, *, inner: str | None = None) -> Path:
                                     "and run again to download it afresh")
             os.rename(tmp, dest)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-            raise DownloadError(f"cannot extract {archive} into {dest} ({_reason(e)}); "
-                                f"delete {archive} and run again") from e
+            raise DownloadError(f"cannot extract {archive} into {dest}: it is corrupt or truncated "
+                                f"({_reason(e)}); delete {archive} and run again") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return result
