@@ -66,7 +66,7 @@ def fetch(url: str, target: Path, *, md5: str | None = None, sha256: str | None 
                 _write_marker(target, expected)
                 return target
             print(f"{target} does not match its checksum ({_describe(expected, got)}); "
-                  "downloading it again", file=sys.stderr)
+                  "downloading it again", file=sys.stdout)
         _download(url, target, expected, what or target.name)
         return target
 
@@ -204,18 +204,18 @@ def _receive(response, part: Path, start: int, total, hashers, url, what, by_han
 
 
 class _Progress:
-    """Bytes done / total, MB/s and time left on stderr: a redrawn line on a terminal, else a line
+    """Bytes done / total, MB/s and time left on stdout: a redrawn line on a terminal, else a line
     per 10% (at most one a second) or every 10 seconds."""
 
     def __init__(self, what: str, url: str, start: int, total: int | None):
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stdout.isatty()
         self.start, self.total = start, total
         self.t0 = self.last = time.monotonic()
         self.next_tenth = 1 + (10 * start // total if total else 0)
         self.shown = -1
         verb = f"resuming at {_mb(start)}" if start else "downloading"
         size = f" ({_mb(total)})" if total else ""
-        print(f"{verb} {what}{size} from {url}", file=sys.stderr, flush=True)
+        print(f"{verb} {what}{size} from {url}", file=sys.stdout, flush=True)
 
     def update(self, done: int) -> None:
         now = time.monotonic()
@@ -233,7 +233,7 @@ class _Progress:
         if done != self.shown:
             self._show(done, time.monotonic())
         if self.tty:
-            print(file=sys.stderr, flush=True)
+            print(file=sys.stdout, flush=True)
 
     def _show(self, done: int, now: float) -> None:
         self.last, self.shown = now, done
@@ -245,7 +245,7 @@ class _Progress:
         if self.total and rate > 0 and done < self.total:
             text += f", {_duration((self.total - done) / rate)} left"
         print(f"\r{text:<72}" if self.tty else text, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
+              file=sys.stdout, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def cub200_folder(root: Path) -> Path:
         if _cub_layout(candidate):
             return candidate
     url, md5 = SOURCES["cub200"]
-    archive = fetch(url, root / "CUB_200_2011.tgz", md5=md5, what="CUB-200-2011 (1.1 GB)")
+    archive = fetch(url, root / "CUB_200_2011.tgz", md5=md5, what="CUB-200-2011")
     folder = extract(archive, root / "cub200", inner="CUB_200_2011")
     print(f"CUB-200-2011 extracted into {folder}; you may delete {archive}", flush=True)
     return folder
@@ -218,7 +218,7 @@ def pathmnist_folder(root: Path) -> Path:
     """The data cache `root`, holding MedMNIST's pathmnist.npz (206 MB): downloaded from its
     official source once and verified against its published md5."""
     url, md5 = SOURCES["pathmnist"]
-    fetch(url, root / "pathmnist.npz", md5=md5, what="PathMNIST (206 MB)")
+    fetch(url, root / "pathmnist.npz", md5=md5, what="PathMNIST")
     return root
 
 
