@@ -327,3 +327,21 @@ def test_backbone_weights_from_a_file(tmp_path):
     model = models.build(_config(model="mobilenet_cifar10", weights=str(path)), SMALL, 10)
     for a, b in zip(model.get_layer("backbone").get_weights(), source.get_weights()):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("model, name", [
+    ("nasnet_mobile_head", "nasnet_mobile_no_top.h5"),          # Keras publishes its md5
+    ("mobilenet_cifar10", "mobilenet_1_0_224_tf_no_top.h5"),  # it does not: HDF5 check
+])
+@pytest.mark.parametrize("damage", [b"", b"<html>502 Bad Gateway</html>", b"\x89HDF\r\n\x1a\n"])
+def test_a_damaged_weights_file_in_the_keras_cache_is_one_line_not_a_traceback(
+        tmp_path, monkeypatch, model, name, damage):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for key, value in OFFLINE.items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / name).write_bytes(damage)
+    with pytest.raises(DataError) as error:
+        weights.check_weights(model, "imagenet", (32, 32, 3))
+    message = str(error.value)
+    assert "\n" not in message and name in message and "--weights none" in message
