@@ -118,7 +118,8 @@ def _download(url: str, target: Path, expected: dict, what: str) -> None:
         if offset:
             request.add_header("Range", f"bytes={offset}-")
         try:
-            response = urllib.request.urlopen(request, timeout=TIMEOUT)
+            # A fresh opener reads the proxy settings now (urlopen caches the first ones it saw).
+            response = urllib.request.build_opener().open(request, timeout=TIMEOUT)
         except urllib.error.HTTPError as e:
             e.close()
             if e.code == 416 and offset:               # the .part does not fit the file any more
