@@ -1,1 +1,16 @@
-"""Results folder -> pandas DataFrames -> report tables and plots (python -m analysis FOLDER)."""
+"""Results folder -> pandas DataFrames -> report tables and plots.
+
+    from analysis import load, compare
+    res = load("results/basenet")        # res.trials, res.epochs, res.skipped (analysis/results.py)
+    compare(["results/a", "results/b"])  # one row per search: its best trial (analysis/comparison.py)
+
+    python -m analysis results/basenet [...]                        # rebuild each report/
+    python -m analysis compare results/a results/b --out results/comparison
+
+docs/analysis.md shows each with real output.
+"""
+
+from analysis.comparison import compare
+from analysis.results import ExperimentError, Results, load
+
+__all__ = ["load", "compare", "Results", "ExperimentError"]

@@ -1,6 +1,20 @@
-"""The report of one experiment: tables (CSV + Markdown) and learning curves (PNG) in report/.
+"""The report of one experiment, in report/ inside its folder (report/README.md is the entry point):
 
-    python -m analysis results/basenet      # rebuilds results/basenet/report/ from the folder alone
+    trials.{csv,md}      every trial, best first: status, epochs, config, scores, time
+    best.{csv,md}        the best configuration beside the report's reference accuracy
+    importance.{csv,md,png}  what mattered: fANOVA importance of each searched hyperparameter
+    parallel.png         every trial across the hyperparameters, coloured by val accuracy
+    slice.png            val accuracy against each hyperparameter
+    pareto.png           what it cost: accuracy against model parameters and training time
+    failures.{csv,md}    diverged, failed and retried trials: epoch and reason
+    curves.png, search.png   learning curves of the best trials; every trial's val accuracy
+    table.{csv,md,tex,png}   a study's rebuilt report table (analysis/studies.py)
+
+and ../optuna.db, the search as an Optuna study (analysis/optuna_study.py). Everything is read from
+search.json and the trial files alone (analysis/results.py): nothing of the suite's spaces or
+trainables is imported, so a report can be rebuilt anywhere:
+
+    python -m analysis results/basenet
 """
 
 from __future__ import annotations
@@ -9,10 +23,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import studies
-from analysis.results import Results, best_trial, load
+import analysis.optuna_study as optuna_study
+import analysis.plots as plots
+import analysis.studies as studies
+from analysis.plots import save_plot  # noqa: F401  (kept for callers of report.save_plot)
+from analysis.results import TRIAL_COLUMNS, Results, best_trial, load
 
-HIDDEN = {"_config", "checkpoint", "seed", "diverged", "params"}
+SHOWN = ["trial_id", "status", "epochs", "best_epoch"]
+SCORES = ["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "time"]
+FAILURE_COLUMNS = {"trial_id": "str", "status": "str", "retried": "bool", "epoch": "Int64",
+                   "reason": "str"}
 
 
 def save_table(df: pd.DataFrame, folder: Path, stem: str, latex: bool = False) -> None:
@@ -22,20 +42,23 @@ def save_table(df: pd.DataFrame, folder: Path, stem: str, latex: bool = False) -
         (folder / f"{stem}.tex").write_text(df.to_latex(index=False, float_format="%.4g"))
 
 
+def config_columns(res: Results) -> list[str]:
+    return [c for c in res.trials.columns if c not in TRIAL_COLUMNS and c != "seed"]
+
+
 def trials_table(res: Results) -> pd.DataFrame:
-    """All trials, best first: config, epochs run, best val accuracy and loss, test accuracy, status."""
-    first = ["trial_id", "status", "epochs", "best_epoch"]
-    scores = ["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy"]
-    config = [c for c in res.trials.columns
-              if c not in HIDDEN and c not in first + scores and c != "test_loss"]
-    return res.trials[first + config + scores]
+    """All trials, best first: config, epochs run, best val accuracy and loss, test accuracy,
+    training time in seconds, status."""
+    return res.trials[SHOWN + config_columns(res) + SCORES]
 
 
-def reference_for(search: dict) -> tuple[float | None, str]:
-    """The report's own test accuracy for this space and dataset, and where it comes from (as
-    search.json recorded them)."""
-    reference = search.get("reference") or {}
-    return reference.get("test_accuracy"), reference.get("source", "not recorded")
+def reference_for(res: Results) -> tuple[float | None, str]:
+    """The report's own test accuracy for this space and dataset (search.json), and its source."""
+    acc, source = res.reference
+    if "reference" not in res.search:
+        source = (f"none recorded: search.json predates the report's number for {res.space} on "
+                  f"{res.dataset}")
+    return acc, source
 
 
 def best_table(res: Results) -> pd.DataFrame:
@@ -45,10 +68,10 @@ def best_table(res: Results) -> pd.DataFrame:
         return pd.DataFrame()
     row = res.trials[res.trials["trial_id"] == best["trial_id"]].iloc[0]
     test = res.best_test["test_accuracy"] if res.best_test else row["test_accuracy"]
-    ref, source = reference_for(res.search)
+    ref, source = reference_for(res)
     config = {k: v for k, v in best["config"].items() if k != "seed"}
     return pd.DataFrame([{
-        "space": res.search["space"], "dataset": res.search["dataset"], **config,
+        "space": res.space, "dataset": res.dataset, **config,
         "trial_id": best["trial_id"], "epochs": row["epochs"], "best_epoch": row["best_epoch"],
         "val_accuracy": best["val_accuracy"], "test_accuracy": test,
         "reference_test_accuracy": ref,
@@ -57,93 +80,118 @@ def best_table(res: Results) -> pd.DataFrame:
     }])
 
 
-def plot_curves(res: Results, path: Path, top: int = 5) -> None:
-    """Train and validation loss and accuracy per epoch of the `top` best trials."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for i, trial_id in enumerate(res.trials["trial_id"].head(top)):
-        rows = res.epochs[res.epochs["trial_id"] == trial_id]
-        for ax, metric in zip(axes, ["loss", "accuracy"]):
-            ax.plot(rows["epoch"], rows[metric], color=f"C{i}", label=f"{trial_id} train")
-            ax.plot(rows["epoch"], rows[f"val_{metric}"], color=f"C{i}", linestyle="--",
-                    label=f"{trial_id} val")
-    for ax, metric in zip(axes, ["loss", "accuracy"]):
-        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric}: best {top} trials")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def failures_table(res: Results) -> pd.DataFrame:
+    """Diverged, failed (error) and retried trials: the epoch it happened in and why."""
+    rows = []
+    for _, t in res.trials.iterrows():
+        if t["status"] == "diverged":
+            reason = "the loss became NaN"
+        elif t["status"] == "error":
+            reason = t["error"] or "failed; Ray wrote no error.txt"
+        elif t["retried"]:
+            reason = "retried from its checkpoint after: " + (t["error"] or "a failure")
+        else:
+            continue
+        rows.append({"trial_id": t["trial_id"], "status": t["status"], "retried": t["retried"],
+                     "epoch": t["failed_epoch"], "reason": reason})
+    return pd.DataFrame(rows, columns=list(FAILURE_COLUMNS)).astype(FAILURE_COLUMNS)
 
 
-def plot_search(res: Results, path: Path) -> None:
-    """Validation accuracy per epoch of every trial: where ASHA stopped which."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for trial_id, rows in res.epochs.groupby("trial_id"):
-        ax.plot(rows["epoch"], rows["val_accuracy"], marker=".", alpha=0.7)
-    ax.set(xlabel="epoch", ylabel="val_accuracy",
-           title=f"{len(res.trials)} trials, {len(res.epochs)} epochs trained")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _md(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
-def save_plot(draw, path: Path) -> None:
-    """Call draw(ax) on a fresh figure and save it as PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    draw(ax)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
+    budget = res.search.get("budget") or {}
+    grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
+    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
+    hours = trials["time"].sum() / 3600 if len(trials) else 0.0
+    return [
+        f"# {res.space} on {res.dataset}", "",
+        f"- model: {res.model}; metric: {res.metric} ({res.mode})",
+        (f"- grid: {'; '.join(f'{k} in {v}' for k, v in grid.items())}: every combination "
+         f"trained for up to {budget.get('max_epochs')} epochs (no ASHA)") if grid else
+        f"- budget: {budget.get('num_samples')} trials, up to {budget.get('max_epochs')} epochs, "
+        f"ASHA grace {budget.get('grace_period')}, reduction factor "
+        f"{budget.get('reduction_factor')}",
+        f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+        f"epochs trained: {len(res.epochs)}; training time: {hours * 60:.1f} min in all",
+        f"- search {'finished' if res.finished else 'did not finish'}",
+        "- the search as an Optuna study: `../optuna.db` "
+        f"(`optuna.load_study(study_name={res.name!r}, storage='sqlite:///.../optuna.db')`)", "",
+    ]
 
 
 def write(folder) -> Path:
-    """Write report/ inside the experiment folder; returns the path of its README.md."""
+    """Write report/ (and optuna.db) inside the experiment folder; returns report/README.md."""
     res = load(folder)
     out = res.folder / "report"
     out.mkdir(exist_ok=True)
-    trials, best = trials_table(res), best_table(res)
+    trials, best, failures = trials_table(res), best_table(res), failures_table(res)
     save_table(trials, out, "trials")
     save_table(best, out, "best")
-    budget = res.search["budget"]
-    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
-    lines = [
-        f"# {res.search['space']} on {res.search['dataset']}", "",
-        f"- budget: {budget['num_samples']} trials, up to {budget['max_epochs']} epochs, "
-        f"ASHA grace {budget['grace_period']}, reduction factor {budget['reduction_factor']}",
-        f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-        f"epochs trained: {len(res.epochs)}",
-        f"- search {'finished' if res.search.get('finished') else 'did not finish'}", "",
-    ]
+    save_table(failures, out, "failures")
+    files = ["[trials](trials.md)", "[best](best.md)", "[failures](failures.md)"]
+    lines: list[str] = []
+
+    try:
+        optuna_study.write(res)
+    except Exception as e:  # a report without optuna.db beats no report
+        res.skipped.append(("optuna.db", f"not written: {type(e).__name__}: {e}"))
+
+    lines += ["## Best configuration", "", _md(best) if len(best) else "No trial has a result yet.\n"]
+
+    dists, _ = optuna_study.distributions(res)
+    searched = {k: d for k, d in dists.items() if not d.single()}
+    importance, note = optuna_study.importances(res)
+    save_table(importance, out, "importance")
+    files.append("[importance](importance.md)")
+    lines += ["## What mattered: hyperparameter importance", "", note, ""]
+    if len(importance):
+        plots.importance(importance, out / "importance.png", note)
+        files.append("[importance.png](importance.png)")
+        lines += ["![hyperparameter importance](importance.png)", "", _md(importance)]
+    order = [p for p in importance["parameter"] if p in searched] + sorted(
+        set(searched) - set(importance["parameter"]))
+
+    scored = res.trials["val_accuracy"].notna().any()
+    if scored and searched:
+        plots.parallel(res, out / "parallel.png", searched, order)
+        plots.slices(res, out / "slice.png", searched, order)
+        files += ["[parallel.png](parallel.png)", "[slice.png](slice.png)"]
+        lines += ["## Every trial across the hyperparameters", "",
+                  "![parallel coordinates](parallel.png)", "", "![val accuracy against each "
+                  "hyperparameter](slice.png)", ""]
+    if scored:
+        plots.pareto(res, out / "pareto.png")
+        files.append("[pareto.png](pareto.png)")
+        lines += ["## What it cost", "", "Circled: the Pareto front, the trials no other trial "
+                  "beats on both accuracy and cost.", "", "![accuracy against parameters and "
+                  "time](pareto.png)", ""]
     if len(res.epochs):
-        plot_curves(res, out / "curves.png")
-        plot_search(res, out / "search.png")
-        lines += ["![learning curves](curves.png)", "", "![search](search.png)", ""]
-    if res.search["space"] in studies.TABLES and len(res.trials):
-        table, plot = studies.TABLES[res.search["space"]](res)
+        plots.curves(res, out / "curves.png")
+        plots.search(res, out / "search.png")
+        files += ["[curves.png](curves.png)", "[search.png](search.png)"]
+        lines += ["## Learning curves", "", "![learning curves](curves.png)", "",
+                  "![every trial](search.png)", ""]
+
+    if res.space in studies.TABLES and len(res.trials):
+        table, plot = studies.TABLES[res.space](res)
         save_table(table, out, "table", latex=True)
-        save_plot(plot, out / "table.png")
-        space_dataset = res.search.get("space_dataset", res.search["dataset"])
-        note = ("" if res.search["dataset"] == space_dataset else
-                f"The report's numbers were measured on {space_dataset}, ours on "
-                f"{res.search['dataset']}: compare the pattern, not the values.\n")
-        lines += ["## The report's table, rebuilt", "", note, "![table](table.png)", "",
-                  (out / "table.md").read_text()]
-    lines += ["## Best configuration", "", (out / "best.md").read_text(),
-              "## All trials", "", (out / "trials.md").read_text()]
+        plots.save_plot(plot, out / "table.png")
+        files += ["[table](table.md)", "[table.tex](table.tex)", "[table.png](table.png)"]
+        lines += ["## The report's table, rebuilt", "", studies.note(res),
+                  "![table](table.png)", "", _md(table)]
+
+    lines += ["## Failures", "", _md(failures) if len(failures) else
+              "No trial diverged, failed or was retried.\n"]
+    res.skipped[:] = list(dict.fromkeys(res.skipped))  # distributions are read twice
+    if res.skipped:
+        skipped = pd.DataFrame(res.skipped, columns=["file", "why it was skipped"])
+        lines += ["## Skipped", "", "Damaged files (or lines of them) that were left out; the "
+                  "rest of the report stands without them.", "", _md(skipped)]
+    lines += ["## All trials", "", _md(trials)]
+    head = _summary(res, trials) + ["Files: " + ", ".join(files), ""]
     readme = out / "README.md"
-    readme.write_text("\n".join(lines))
+    readme.write_text("\n".join(head + lines))
     return readme

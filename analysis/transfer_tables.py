@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         files = write(args.folders, args.out or args.folders[0].parent / "transfer_tables")
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for file in files:

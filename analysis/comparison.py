@@ -1,0 +1,111 @@
+"""Several searches side by side: one row per search, its best trial.
+
+    from analysis import compare
+    table = compare(["results/basenet", "results/mired", "results/model_comparison"])
+
+    python -m analysis compare results/basenet results/mired --out results/comparison
+    # -> comparison.csv, comparison.md, comparison.tex, comparison.png in results/comparison/
+
+Columns (stable, one row per folder in the order given):
+
+    experiment               str      the experiment's name (its folder name)
+    space, dataset, model    str      from search.json (model: the trials' model in older folders)
+    finished                 bool     the search ran to its end (else: interrupted)
+    trials                   int64    trials in the folder
+    completed                int64    of which completed their budget
+    best_trial               str      Ray's trial id of the best trial by val accuracy ("" if none)
+    configuration            str      its config, "key=value, ..." (seed left out)
+    val_accuracy             float64  its best validation accuracy
+    test_accuracy            float64  its test accuracy (best_test.json, else its own), or NaN
+    reference_test_accuracy  float64  the report's number for this space on this dataset, or NaN
+    difference               float64  test_accuracy - reference_test_accuracy
+    reference_source         str      where the report's number comes from
+    params                   Int64    the best trial's model parameters
+    epochs                   Int64    epochs the best trial trained
+    time                     float64  the best trial's training time, seconds
+    search_time              float64  all trials' training time together, seconds
+    folder                   str      the folder as given
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.results import Results, best_trial, load
+
+COLUMNS = {
+    "experiment": "str", "space": "str", "dataset": "str", "model": "str", "finished": "bool",
+    "trials": "int64", "completed": "int64", "best_trial": "str", "configuration": "str",
+    "val_accuracy": "float64", "test_accuracy": "float64", "reference_test_accuracy": "float64",
+    "difference": "float64", "reference_source": "str", "params": "Int64", "epochs": "Int64",
+    "time": "float64", "search_time": "float64", "folder": "str",
+}
+
+
+def _format(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _row(res: Results, folder) -> dict:
+    from analysis.report import reference_for
+    ref, source = reference_for(res)
+    row = {"experiment": res.folder.name, "space": res.space, "dataset": res.dataset,
+           "model": res.model, "finished": res.finished, "trials": len(res.trials),
+           "completed": int((res.trials["status"] == "completed").sum()),
+           "reference_test_accuracy": ref, "reference_source": source,
+           "search_time": float(res.trials["time"].sum()), "folder": str(folder)}
+    best = best_trial(res.trials)
+    if best is None:
+        return row | {"best_trial": "", "configuration": ""}
+    t = res.trials[res.trials["trial_id"] == best["trial_id"]].iloc[0]
+    test = t["test_accuracy"]
+    if res.best_test and res.best_test.get("trial_id") == best["trial_id"]:
+        test = float(res.best_test["test_accuracy"])
+    return row | {
+        "best_trial": best["trial_id"],
+        "configuration": ", ".join(f"{k}={_format(v)}" for k, v in best["config"].items()
+                                   if k != "seed"),
+        "val_accuracy": best["val_accuracy"], "test_accuracy": test,
+        "difference": test - ref if ref is not None else None,
+        "params": t["params"], "epochs": t["epochs"], "time": t["time"],
+    }
+
+
+def compare(folders) -> pd.DataFrame:
+    """One row per experiment folder: its best trial beside the report's reference.
+    Raises ExperimentError for a folder that is no readable experiment."""
+    rows = [_row(load(f), f) for f in folders]
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    """Validation and test accuracy of each search's best trial, the report's number beside."""
+    from analysis.plots import OKABE_ITO, figure
+    labels = [f"{r.experiment}\n{r.space} on {r.dataset}" + ("" if r.finished else
+                                                              " (interrupted)")
+              for r in table.itertuples()]
+    y = range(len(table))
+    with figure(path, figsize=(10, 1.0 * len(table) + 2)) as (fig, ax):
+        ax.barh([i - 0.2 for i in y], table["val_accuracy"], 0.4, color=OKABE_ITO[0],
+                label="validation (best trial)")
+        ax.barh([i + 0.2 for i in y], table["test_accuracy"], 0.4, color=OKABE_ITO[1],
+                label="test (best trial)")
+        ax.scatter(table["reference_test_accuracy"], [i + 0.2 for i in y], marker="D", s=60,
+                   color="black", zorder=3, label="report's test accuracy")
+        ax.set_yticks(list(y), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.0)
+        ax.set(xlabel="accuracy", title="Best trial of each search")
+        fig.legend(loc="outside lower center", ncol=3, frameon=False)
+
+
+def write(table: pd.DataFrame, out) -> Path:
+    """comparison.{csv,md,tex,png} in `out`; returns the path of comparison.md."""
+    from analysis.report import save_table
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_table(table, out, "comparison", latex=True)
+    plot(table, out / "comparison.png")
+    return out / "comparison.md"

@@ -1,0 +1,209 @@
+"""Every search is also an Optuna study: <experiment>/optuna.db, and the importance of each
+hyperparameter.
+
+    import optuna
+    study = optuna.load_study(study_name="basenet", storage="sqlite:///results/basenet/optuna.db")
+    optuna.visualization.matplotlib.plot_optimization_history(study)
+
+write(res) rebuilds optuna.db from the experiment folder alone (report.write calls it), from scratch
+each time: the study is written to a temporary file beside it, which then replaces optuna.db in one
+os.replace, so a reader never sees half a study. The study is named after the experiment (its
+folder name, search.json's `name`), its direction is search.json's mode (max -> maximize), and it
+holds one Optuna trial per Ray trial, in the order they started:
+
+    params                the trial's values of the searched parameters, with the distributions
+                          of search.json's `distributions` (a study: its grid, as categorical
+                          distributions; a folder older than both: inferred from the trials)
+    value                 the trial's best val_accuracy (the search's metric)
+    intermediate values   val_accuracy of every epoch, keyed by epoch
+    state                 COMPLETE (completed its budget), PRUNED (stopped by ASHA; value kept),
+                          FAIL (diverged, error, and also unfinished or not started: Optuna allows
+                          no RUNNING trial to be added, and we keep every trial rather than leave
+                          some out; user_attrs["status"] says which it was)
+    user_attrs            trial_id (Ray's), status, epochs, test_accuracy, params (count or None)
+    datetime_start/_complete  the trial's first report minus its first epoch, plus its time
+
+importances(res) ranks the searched parameters with fANOVA (optuna.importance, seed 0) over the
+completed and the stopped trials, each scored by its best val_accuracy (Optuna's own importance
+would see only COMPLETE trials, and ASHA leaves few of those).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.results import Results
+
+STATES = {"completed": "COMPLETE", "stopped": "PRUNED"}  # every other status: FAIL
+MIN_TRIALS = 4  # fewer than this and importance is not computed
+
+
+def _quiet():
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _infer(values: list):
+    """A distribution containing every value seen (older folders have no distributions)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(values) and any(isinstance(v, float) for v in values):
+        low, high = min(numbers), max(numbers)
+        return FloatDistribution(low, high, log=low > 0 and high / low >= 100)
+    unique = sorted(set(values), key=lambda v: (type(v).__name__, v))
+    return CategoricalDistribution(unique)
+
+
+def distributions(res: Results) -> tuple[dict, str]:
+    """{parameter: optuna distribution} of the searched parameters, and where they come from."""
+    from optuna.distributions import CategoricalDistribution, json_to_distribution
+    raw = res.search.get("distributions")
+    if isinstance(raw, dict) and raw:
+        dists = {}
+        for name, text in raw.items():
+            try:
+                dists[name] = json_to_distribution(text if isinstance(text, str)
+                                                   else json.dumps(text))
+            except (ValueError, KeyError, TypeError) as e:
+                res.skipped.append(("search.json", f"distribution of {name} unreadable ({e}); "
+                                                   "inferred from the trials"))
+                values = [c[name] for c in res.trials["config"] if name in c]
+                if values and all(_scalar(v) for v in values):
+                    dists[name] = _infer(values)
+        return dists, "search.json"
+    grid = res.search.get("grid")
+    if isinstance(grid, dict) and grid:
+        return {k: CategoricalDistribution(v) for k, v in grid.items()
+                if isinstance(v, list) and v and all(_scalar(x) for x in v)}, "the study's grid"
+    configs = list(res.trials["config"])
+    keys = dict.fromkeys(k for c in configs for k in c if k != "seed")
+    dists = {}
+    for key in keys:
+        values = [c[key] for c in configs if key in c]
+        if all(_scalar(v) for v in values) and len({json.dumps(v) for v in values}) > 1:
+            dists[key] = _infer(values)
+    return dists, "inferred from the trials (search.json has no distributions)"
+
+
+def _when(seconds: float, default: float) -> datetime.datetime:
+    seconds = default if math.isnan(seconds) else seconds
+    return datetime.datetime.fromtimestamp(seconds)
+
+
+def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list:
+    """One optuna FrozenTrial per trial, in the order they started."""
+    optuna = _quiet()
+    from optuna.trial import FrozenTrial, TrialState
+    states = STATES if states is None else states
+    metric = res.metric if res.metric in res.epochs.columns else "val_accuracy"
+    by_trial = {t: rows for t, rows in res.epochs.groupby("trial_id", sort=False)}
+    default_start = float(res.search.get("started") or 0.0)
+    trials = []
+    for number, (_, t) in enumerate(res.trials.sort_values("started", kind="stable",
+                                                           na_position="last").iterrows()):
+        params, used = {}, {}
+        for name, dist in dists.items():
+            value = t["config"].get(name)
+            if name not in t["config"] or not _scalar(value):
+                continue
+            try:
+                inside = dist._contains(dist.to_internal_repr(value))
+            except (ValueError, TypeError):
+                inside = False
+            if inside:
+                params[name], used[name] = value, dist
+            else:
+                res.skipped.append((f"trial {t['trial_id']}", f"{name}={value!r} lies outside "
+                                    f"its distribution {dist}: left out of optuna.db"))
+        state = getattr(TrialState, states.get(t["status"], "FAIL"))
+        value = float(t[metric])
+        if state == TrialState.FAIL or math.isnan(value):
+            value = None
+            if state == TrialState.COMPLETE:
+                state = TrialState.FAIL
+        rows = by_trial.get(t["trial_id"])
+        intermediate = {} if rows is None else {
+            int(e): float(v) for e, v in zip(rows["epoch"], rows[metric]) if not math.isnan(v)}
+        start = _when(t["started"], default_start)
+        test = float(t["test_accuracy"])
+        trials.append(FrozenTrial(
+            number=number, state=state, value=value, datetime_start=start,
+            datetime_complete=start + datetime.timedelta(seconds=float(t["time"] or 0.0)),
+            params=params, distributions=used, intermediate_values=intermediate,
+            user_attrs={"trial_id": t["trial_id"], "status": t["status"],
+                        "epochs": int(t["epochs"]),
+                        "test_accuracy": None if math.isnan(test) else test,
+                        "params": None if pd.isna(t["params"]) else int(t["params"])},
+            system_attrs={}, trial_id=number))
+    return trials
+
+
+def write(res: Results) -> Path:
+    """Rebuild <experiment>/optuna.db from scratch; returns its path."""
+    optuna = _quiet()
+    final = res.folder / "optuna.db"
+    tmp = res.folder / f".optuna.db.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    dists, _ = distributions(res)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
+    try:
+        study = optuna.create_study(storage=storage, study_name=res.name,
+                                    direction="minimize" if res.mode == "min" else "maximize")
+        for key, value in [("space", res.space), ("dataset", res.dataset), ("model", res.model),
+                           ("metric", res.metric), ("finished", res.finished)]:
+            study.set_user_attr(key, value)
+        study.add_trials(frozen_trials(res, dists))
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+    os.replace(tmp, final)
+    return final
+
+
+def importances(res: Results) -> tuple[pd.DataFrame, str]:
+    """(table of parameter, importance, best first; or empty) and a one-line note on how it was
+    computed or why it was not."""
+    optuna = _quiet()
+    dists, source = distributions(res)
+    searched = {k: d for k, d in dists.items() if not d.single()}
+    scored = res.trials[res.trials["status"].isin(["completed", "stopped"])
+                        & res.trials["val_accuracy"].notna()]
+    empty = pd.DataFrame({"parameter": pd.Series(dtype="str"),
+                          "importance": pd.Series(dtype="float64")})
+    if len(searched) < 2:
+        return empty, (f"Importance needs two searched parameters or more; this search has "
+                       f"{len(searched)} ({', '.join(searched) or 'none'}).")
+    if len(scored) < MIN_TRIALS:
+        return empty, (f"Importance needs {MIN_TRIALS} completed or stopped trials; this search "
+                       f"has {len(scored)}.")
+    study = optuna.create_study(direction="minimize" if res.mode == "min" else "maximize")
+    study.add_trials(frozen_trials(res, searched, states={"completed": "COMPLETE",
+                                                          "stopped": "COMPLETE"}))
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as e:
+        return empty, f"Importance could not be computed: {e}"
+    used = sum(1 for t in study.trials if t.state.name == "COMPLETE"
+               and set(found) <= set(t.params))
+    if not found or any(math.isnan(v) for v in found.values()):
+        return empty, "Importance could not be computed: every trial scored the same."
+    table = pd.DataFrame({"parameter": list(found), "importance": list(found.values())})
+    table = table.astype({"parameter": "str", "importance": "float64"})
+    missing = sorted(set(searched) - set(found))
+    note = (f"fANOVA importance of the best val_accuracy over {used} completed and stopped "
+            f"trials (distributions from {source})")
+    if missing:
+        note += f"; {', '.join(missing)} not in every trial, left out"
+    return table, note + "."
