@@ -15,7 +15,7 @@ import search_spaces
 from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
 from trainables import config, datasets
 
-from driver import cluster, record
+from driver import cluster, record, warm
 from driver.settings import Settings, UsageError
 
 
@@ -124,14 +124,33 @@ def plan(args) -> tuple[Settings, Space]:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus_per_trial,
         mixed_precision=not args.no_mixed_precision, max_concurrent=args.max_concurrent,
         max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        time_budget=duration(args.time_budget) if args.time_budget else None,
+        warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)
     if args.resume:
         return record.resumed(settings), space
     check_configs(space, settings)
+    if settings.warm_start:
+        warm.warm_trials(settings.warm_start, space, settings)  # raises what is wrong, now
     if experiment.exists() and any(experiment.iterdir()):
         raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                          f"continue it, or --name NEW to start another")
     return settings, space
+
+
+def duration(text: str) -> float:
+    """Seconds in a duration such as 90m, 2h, 1h30m, 45s or 600 (seconds)."""
+    import re
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text or "")
+    if not parts or not any(parts.groups()):
+        raise UsageError(f"--time-budget {text!r}: write a duration such as 90m, 2h, 1h30m or "
+                         f"45s")
+    seconds = sum(float(v) * u for v, u in zip(parts.groups(), units.values()) if v)
+    if seconds <= 0:
+        raise UsageError(f"--time-budget {text!r} must be longer than zero")
+    return seconds
 
 
 def _name(name: str) -> str:

@@ -105,17 +105,24 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         return 128 + stop.signal
     record.started(settings, space)
     results = make_tuner(settings, space, data).fit()
-
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
-    if len(results) < expected or results.num_terminated + results.num_errors < len(results):
+    incomplete = len(results) < expected or \
+        results.num_terminated + results.num_errors < len(results)
+    # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
+    # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
+    out_of_time = incomplete and settings.time_budget is not None and stop.signal is None
+    if incomplete and not out_of_time:
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
         path = report.write(settings.experiment)
         ray.shutdown()  # flush the workers' logs first: the last lines are ours
         print(f"Report of the finished trials: {path}")
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (stop.signal or signal.SIGINT)
-    record.finished(settings, space)
+    record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
+    if out_of_time:
+        print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
+              f"ones were stopped.", flush=True)
     evaluate_best_trial(settings.experiment, data)
     path = report.write(settings.experiment)
     ray.shutdown()  # flush the workers' logs first: the last line is ours
