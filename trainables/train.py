@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -38,6 +39,12 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
     fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
             "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
+
+
+def visible_gpus() -> int:
+    """GPUs TensorFlow sees in this process (those in CUDA_VISIBLE_DEVICES that exist)."""
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 def configure_tensorflow(settings: dict) -> None:
@@ -122,8 +129,12 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
-    configure_tensorflow(tensorflow_settings(resources.get("CPU", 1), resources.get("GPU", 0),
-                                             config.get("mixed_precision", True)))
+    # The GPU share Ray gave, if TensorFlow sees a GPU at all: a node that declares GPUs it does
+    # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
+    gpus = resources.get("GPU", 0) if visible_gpus() else 0
+    settings = tensorflow_settings(resources.get("CPU", 1), gpus,
+                                   config.get("mixed_precision", True))
+    configure_tensorflow(settings)
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
@@ -160,6 +171,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
         metrics["epoch"] = epoch + 1
         metrics["diverged"] = not math.isfinite(metrics["loss"])
         metrics["node_id"] = node_id
+        metrics["devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's, for this trial
+        metrics["precision"] = settings["policy"]
         metrics["params"] = model.count_params()
 
         if metrics["val_accuracy"] > state["best_val_accuracy"]:
