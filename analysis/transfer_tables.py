@@ -75,7 +75,7 @@ def _candidates(folders) -> pd.DataFrame:
         if res.trials.empty:
             continue
         trials = res.trials.copy()
-        trials["row"] = [row_key(c) for c in trials["_config"]]
+        trials["row"] = [row_key(c) for c in trials["config"]]
         trials["dataset"] = res.search.get("dataset")
         trials["experiment"] = str(res.folder)
         if res.best_test:  # the search's best trial, evaluated with its best weights

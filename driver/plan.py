@@ -169,6 +169,8 @@ def lock(experiment: Path) -> None:
     """One writer per experiment: an exclusive lock on <storage>/.<name>.lock, held for the life
     of this process (the system releases it when the process ends or dies)."""
     import fcntl
+    if str(experiment) in _LOCKS:  # this process holds it already
+        return
     path = experiment.with_name(f".{experiment.name}.lock")
     handle = open(path, "a+")
     try:

@@ -37,6 +37,7 @@ def test_a_bad_duration_is_one_line(tmp_path):
     assert "--time-budget 'soon': write a duration such as 90m" in proc.stderr
 
 
+@pytest.mark.slow
 def test_warm_trials_are_the_earlier_trials_with_their_states_and_values(smoke_search):
     import search_spaces
     from analysis.results import load
@@ -77,6 +78,7 @@ def test_warm_start_search_builds_on_the_earlier_one(smoke_search, tmp_path):
     assert origins.count(str(folder)) == earlier and len(origins) == earlier + 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--space", "mired"], "is a search of space 'basenet', not 'mired'"),
     (["--space", "model_comparison"], "--warm-start applies to searches"),

@@ -23,6 +23,8 @@ import pytest
 from conftest import run
 from cluster.loopback import HOST, LoopbackCluster
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 
 @pytest.fixture(scope="module")
 def cluster():

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ROOT, run
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 TRIALS, EPOCHS = 4, 8
 SEARCH = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
           "--num-samples", TRIALS, "--max-epochs", EPOCHS, "--grace-period", EPOCHS,

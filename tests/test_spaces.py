@@ -61,6 +61,7 @@ def test_space_declares_a_valid_budget_dataset_and_report_start(name):
         assert set(point) <= sampled, f"{set(point) - sampled} is not in the space"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", search_spaces.names())
 def test_space_model_builds_with_the_right_output_shape(name):
     space = search_spaces.load(name)

@@ -9,6 +9,8 @@ from conftest import run
 from trainables.loaders import load_digits
 from trainables.folds import cv_fold
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 
 def test_cv_folds_partition_train_and_val_and_keep_test():
     data = load_digits()
