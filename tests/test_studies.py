@@ -47,23 +47,6 @@ def test_optimizers_cv_runs_and_rebuilds_report_000_table(tmp_path):
         assert (folder / "report" / f"table.{suffix}").stat().st_size > 0
 
 
-@pytest.mark.parametrize("flag, message", [
-    (["--set", "optimizer"], "write KEY=VALUE"),
-    (["--set", "colour=red"], "not a grid axis or constant"),
-    (["--set", "fold=one"], "invalid literal"),
-])
-def test_bad_study_overrides_exit_2(flag, message, tmp_path):
-    proc = run("run_search.py", "--space", "optimizers_cv", "--dataset", "digits",
-               "--storage-path", tmp_path, *flag)
-    assert proc.returncode == 2 and message in proc.stderr
-
-
-def test_set_is_refused_for_searches(tmp_path):
-    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
-               "--storage-path", tmp_path, "--set", "dropout=0.1")
-    assert proc.returncode == 2 and "--set applies to studies" in proc.stderr
-
-
 def test_model_comparison_gives_one_row_per_model_with_its_report_setting(tmp_path):
     proc = run("run_search.py", "--space", "model_comparison", "--dataset", "digits",
                "--max-epochs", "1", "--set", "model=basenet,mired_v5,basenet21",
