@@ -14,6 +14,7 @@ rotation 50): 0.8779.
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import NO_AUGMENTATION, suggest_augmentation, suggest_transfer_common
 
 
@@ -39,7 +40,8 @@ SPACE = Space(
          "variant": "top", "unfreeze": 50, "flip": True, "zoom": 0.3, "rotation": 50.0},
     ],
     budget=Budget(num_samples=12, max_epochs=20, grace_period=2, reduction_factor=3),
-    reference={"pathmnist": (0.8779, "report 000, top 50 layers trained (frozen head: 0.8649)")},
+    reference=transfer_reference("nasnet_mobile_top50", "pathmnist"),
+    table_reference=transfer_table(5),
     gpu=1.0,
     backbone_model="nasnet_mobile_head",
 )
