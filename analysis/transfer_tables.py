@@ -1,4 +1,5 @@
-"""The transfer-learning tables of the reports (catalogue tables 4-6), ours beside theirs.
+"""Analysis layer: The transfer-learning tables of the reports (catalogue tables 4-6), ours beside
+theirs.
 
     python -m analysis.transfer_tables results/resnet_head results/finetune_resnet \\
         results/resnet_extractor results/inception_resnet results/nasnet_pathmnist \\

@@ -1,4 +1,5 @@
-"""The improved BaseNets (reports 000 and 001) on the 25-class CIFAR-100 subset, model searched.
+"""Declarations layer, a space: The improved BaseNets (reports 000 and 001) on the 25-class
+CIFAR-100 subset, model searched.
 
     python run_search.py --space basenet_improved                   # cifar100_25, 32 trials x 30 epochs
     python run_search.py --space basenet_improved --dataset digits  # offline

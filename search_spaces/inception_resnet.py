@@ -1,4 +1,5 @@
-"""InceptionResNetV2 with an FC(1024) head on CUB-200 (report 001's bonus).
+"""Declarations layer, a space: InceptionResNetV2 with an FC(1024) head on CUB-200 (report 001's
+bonus).
 
     python run_search.py --space inception_resnet --data-dir ~/data/CUB_200_2011
 

@@ -1,4 +1,5 @@
-"""MobileNet + FC(10) on CIFAR-10 (report 003): random init, ImageNet init, or fine-tuning.
+"""Declarations layer, a space: MobileNet + FC(10) on CIFAR-10 (report 003): random init, ImageNet
+init, or fine-tuning.
 
     python run_search.py --space mobilenet_cifar10          # CIFAR-10 from the Keras cache
 

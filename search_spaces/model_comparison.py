@@ -1,4 +1,5 @@
-"""Study: the model comparison tables (report 002 tables 2-9, 001, 000), one row per model.
+"""Declarations layer, a space: Study: the model comparison tables (report 002 tables 2-9, 001,
+000), one row per model.
 
     python run_search.py --space model_comparison                   # cifar100_25: 15 trials x 20 epochs
     python run_search.py --space model_comparison --dataset digits  # offline

@@ -1,4 +1,5 @@
-"""NASNetMobile on PathMNIST resized to 224 (report 000's bonus): frozen head or top-N unfrozen.
+"""Declarations layer, a space: NASNetMobile on PathMNIST resized to 224 (report 000's bonus):
+frozen head or top-N unfrozen.
 
     python run_search.py --space nasnet_pathmnist --data-dir ~/data/medmnist   # holds pathmnist.npz
 

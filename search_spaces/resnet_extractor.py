@@ -1,4 +1,5 @@
-"""ResNet50 as a feature extractor on CUB-200 (reports 001, 002): features once, heads searched.
+"""Declarations layer, a space: ResNet50 as a feature extractor on CUB-200 (reports 001, 002):
+features once, heads searched.
 
     python run_search.py --space resnet_extractor --data-dir ~/data/CUB_200_2011
 

@@ -1,4 +1,5 @@
-"""Frozen ResNet50 with a new head on CUB-200 (report 000): GAP, FC or conv head as a variant.
+"""Declarations layer, a space: Frozen ResNet50 with a new head on CUB-200 (report 000): GAP, FC or
+conv head as a variant.
 
     python run_search.py --space resnet_head --data-dir ~/data/CUB_200_2011
 

@@ -1,4 +1,5 @@
-"""Trial layer: tf.data input pipelines, uint8 images in, float32 batches at the model's native input out.
+"""Trial layer: tf.data input pipelines, uint8 images in, float32 batches at the model's native
+input out.
 
     train_batches(data, config)        the training split: shuffled each epoch, augmented per config
     eval_batches(data, split, config)  the `val` or `test` split: never shuffled, never augmented
