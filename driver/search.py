@@ -85,8 +85,6 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     when Ctrl-C or SIGTERM stopped it."""
     import ray
 
-    from analysis import report
-    from driver.best import evaluate_best_trial
     from driver.tuner import make_tuner
 
     os.environ.update(WORKER_ENV)
@@ -103,28 +101,48 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     except KeyboardInterrupt:
         ray.shutdown()
         return 128 + stop.signal
-    record.started(settings, space)
-    results = make_tuner(settings, space, data).fit()
+    try:
+        record.started(settings, space)
+        results = make_tuner(settings, space, data).fit()
+        return finish(settings, space, data, results, stop.signal)
+    except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
+        ray.shutdown()
+        print(f"error: cannot write to {settings.experiment} ({e.strerror or e}); free space or "
+              f"make it writable, then continue with: {settings.resume_command()}",
+              file=sys.stderr)
+        return 2
+
+
+def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None) -> int:
+    """After Tuner.fit: the best trial's test score and the report, then the last line."""
+    import ray
+
+    from analysis import report
+    from driver.best import evaluate_best_trial
+
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
     incomplete = len(results) < expected or \
         results.num_terminated + results.num_errors < len(results)
     # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
     # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
-    out_of_time = incomplete and settings.time_budget is not None and stop.signal is None
+    out_of_time = incomplete and settings.time_budget is not None and signalled is None
     if incomplete and not out_of_time:
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
         path = report.write(settings.experiment)
         ray.shutdown()  # flush the workers' logs first: the last lines are ours
         print(f"Report of the finished trials: {path}")
         print(f"Interrupted. Continue with: {settings.resume_command()}")
-        return 128 + (stop.signal or signal.SIGINT)
+        return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    if out_of_time:
-        print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
-              f"ones were stopped.", flush=True)
     evaluate_best_trial(settings.experiment, data)
     path = report.write(settings.experiment)
     ray.shutdown()  # flush the workers' logs first: the last line is ours
+    if out_of_time:
+        print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
+              f"ones were stopped.")
+    if results.num_errors:
+        print(f"{results.num_errors} trial(s) failed (report/failures.md says why); once the "
+              f"cause is fixed, retry them with: {settings.resume_command()}")
     print(f"Report: {path}")
     return 0

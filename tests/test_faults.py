@@ -235,3 +235,33 @@ def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
                         for c in trial.glob("checkpoint_*"))
         assert epochs == [3, 4], epochs  # every third epoch, and the last
         assert len((trial / "result.json").read_text().splitlines()) == 4
+
+
+def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_it(tmp_path):
+    """ENOSPC when a checkpoint is written (injected at that very call): the trial fails saying
+    what happened and what to do, its neighbour finishes, and --resume (Tuner.restore with
+    resume_errored, as run_search.py --resume does) completes it once there is space again."""
+    from ray import tune
+
+    from trainables.loaders import load_digits
+    from trainables.train import train
+
+    results = _grid_search(tmp_path, [{"fail_write_once_at_epoch": 2}, {}], max_epochs=3)
+    assert len(results.errors) == 1
+    failed = next(r for r in results if r.error is not None)
+    message = (Path(failed.path) / "error.txt").read_text()
+    assert "cannot write the checkpoint of epoch 2 (No space left on device" in message
+    assert "free space or make the folder writable, then continue the search with --resume" in \
+        message
+    assert failed.metrics["training_iteration"] == 1  # epoch 1's checkpoint is there
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        resumed = tune.Tuner.restore(
+            str(tmp_path / "faults"), resume_errored=True,
+            trainable=tune.with_parameters(train, data=load_digits(), max_epochs=3)).fit()
+    finally:
+        ray.shutdown()
+    assert not resumed.errors
+    assert all(r.metrics["training_iteration"] == 3 and "test_accuracy" in r.metrics
+               for r in resumed)

@@ -68,6 +68,7 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "folds": _number(2, integer=True),
         "fold": _number(0, integer=True),
         "fail_once_at_epoch": _number(1, integer=True),
+        "fail_write_once_at_epoch": _number(1, integer=True),
         # transfer models
         "weights": _text(),
         "head": _one_of(*HEADS),

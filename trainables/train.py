@@ -12,6 +12,7 @@ that finishes its budget (or stops early by its own patience) also holds `test_l
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -191,9 +192,18 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
             metrics |= evaluate(model, data, config)
             model.set_weights(last_weights)
         if finished or metrics["diverged"] or (epoch + 1) % checkpoint_every == 0:
-            with tempfile.TemporaryDirectory() as folder:
-                _save(Path(folder), model, best_weights, state)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            try:
+                with tempfile.TemporaryDirectory() as folder:
+                    if config.get("fail_write_once_at_epoch") == epoch + 1 and not resumed:
+                        # Fault injection: the disk fills up as this checkpoint is written.
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
+                    _save(Path(folder), model, best_weights, state)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            except OSError as e:  # a full disk, a read-only or vanished storage folder
+                raise RuntimeError(
+                    f"cannot write the checkpoint of epoch {epoch + 1} ({e.strerror or e}: "
+                    f"{e.filename or 'the storage folder'}); free space or make the folder "
+                    f"writable, then continue the search with --resume") from None
         else:  # a checkpoint costs about 30 ms for BaseNet, seconds for ResNet50
             tune.report(metrics)
         if finished or metrics["diverged"]:
