@@ -47,6 +47,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, help="epochs a trial may run: ASHA's max_t")
     p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
     p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/reduction_factor per rung")
+    p.add_argument("--time-budget", metavar="DURATION",
+                   help="wall-clock budget, e.g. 90m, 2h, 1h30m, 45s: no trial starts after it, "
+                        "running ones are stopped, and the search ends as after its last trial")
+    p.add_argument("--warm-start", metavar="FOLDER",
+                   help="start the sampler from an earlier experiment of the same space (its "
+                        "finished trials), so a bigger budget builds on a smaller one")
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPU cores per trial")
     p.add_argument("--gpus-per-trial", type=float,
                    help="GPUs per trial, fractions allowed (default: the space's share when "

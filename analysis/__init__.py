@@ -1,4 +1,4 @@
-"""Results folder -> pandas DataFrames -> report tables and plots.
+"""Analysis layer: Results folder -> pandas DataFrames -> report tables and plots.
 
     from analysis import load, compare
     res = load("results/basenet")        # res.trials, res.epochs, res.skipped (analysis/results.py)

@@ -1,4 +1,4 @@
-"""Rebuild reports, or compare searches.
+"""Analysis layer: Rebuild reports, or compare searches.
 
     python -m analysis FOLDER [FOLDER ...]                  rebuild each experiment's report/ (and
                                                             optuna.db) from its files alone

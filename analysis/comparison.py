@@ -1,4 +1,4 @@
-"""Several searches side by side: one row per search, its best trial.
+"""Analysis layer: Several searches side by side: one row per search, its best trial.
 
     from analysis import compare
     table = compare(["results/basenet", "results/mired", "results/model_comparison"])

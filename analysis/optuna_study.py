@@ -1,5 +1,5 @@
-"""Every search is also an Optuna study: <experiment>/optuna.db, and the importance of each
-hyperparameter.
+"""Analysis layer: Every search is also an Optuna study: <experiment>/optuna.db, and the importance
+of each hyperparameter.
 
     import optuna
     study = optuna.load_study(study_name="basenet", storage="sqlite:///results/basenet/optuna.db")

@@ -1,7 +1,6 @@
-"""The report's pictures (PNG), readable at a glance and by colour-blind readers: categories in the
-Okabe-Ito palette (with a marker shape per trial status as well), continuous values in viridis,
-legends outside the data.
-"""
+"""Analysis layer: The report's pictures (PNG), readable at a glance and by colour-blind readers:
+categories in the Okabe-Ito palette (with a marker shape per trial status as well), continuous
+values in viridis, legends outside the data."""
 
 from __future__ import annotations
 

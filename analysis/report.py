@@ -1,4 +1,5 @@
-"""The report of one experiment, in report/ inside its folder (report/README.md is the entry point):
+"""Analysis layer: The report of one experiment, in report/ inside its folder (report/README.md is
+the entry point):
 
     trials.{csv,md}      every trial, best first: status, epochs, config, scores, time
     best.{csv,md}        the best configuration beside the report's reference accuracy

@@ -1,4 +1,5 @@
-"""A Ray Tune experiment folder -> pandas DataFrames, read from the files Ray writes.
+"""Analysis layer: A Ray Tune experiment folder -> pandas DataFrames, read from the files Ray
+writes.
 
     from analysis import load
     res = load("results/basenet")

@@ -1,4 +1,4 @@
-"""The report tables that studies rebuild, our numbers beside the reports' own.
+"""Analysis layer: The report tables that studies rebuild, our numbers beside the reports' own.
 
 One function per study space, named as the space: Results -> (table, plot function or None).
 The reports' numbers come from search.json's `table_reference` (the study module's TABLE_REFERENCE,

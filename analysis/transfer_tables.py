@@ -1,15 +1,18 @@
-"""The transfer-learning tables of the reports (catalogue tables 4-6), ours beside theirs.
+"""Analysis layer: The transfer-learning tables of the reports (catalogue tables 4-6), ours beside
+theirs.
 
     python -m analysis.transfer_tables results/resnet_head results/finetune_resnet \\
         results/resnet_extractor results/inception_resnet results/nasnet_pathmnist \\
         results/mobilenet_cifar10 --out results/transfer_tables
 
-Every row of the reports is there, in their order, with the report's number and source; our
-columns are filled from whichever experiments ran that model (or head / init mode) on that
-table's dataset. Our row is the best trial by validation accuracy among those that completed their
+Every row of each table the experiments belong to is there, in the reports' order, with the
+report's number and source (as each experiment's search.json recorded them; the numbers live in
+search_spaces/_references.py); our columns are filled from whichever experiments ran that model
+(or head / init mode) on that table's dataset. Our row is the best trial by validation accuracy among those that completed their
 budget (and so have a test accuracy), else the best overall; its loss and accuracy columns are at
 its best epoch, as 002's tables give train / validation loss and accuracy beside test accuracy.
-Written as CSV, Markdown and LaTeX: table4_cub200, table5_pathmnist, table6_cifar10.
+Written as CSV, Markdown and LaTeX: table4_cub200, table5_pathmnist, table6_cifar10 (those with
+an experiment).
 """
 
 from __future__ import annotations
@@ -25,37 +28,6 @@ from analysis.results import load
 TABLES = {4: "cub200", 5: "pathmnist", 6: "cifar10"}
 TITLES = {4: "Transfer learning on CUB-200", 5: "PathMNIST", 6: "CIFAR-10, MobileNet"}
 
-# (table, row key, what, report's number, its metric, source)
-ROWS = [
-    (4, "resnet50_head", "ResNet50 frozen, GAP, FC(200)", 0.4421, "test", "000"),
-    (4, "resnet50_fc_head", "ResNet50 frozen, FC(1024) head", 0.4309, "test", "000"),
-    (4, "resnet50_conv_head", "ResNet50 frozen, conv head", 0.4467, "test",
-     "000 (0.4355 with augmentation)"),
-    (4, "resnet50_finetune:gap", "ResNet50 fine-tuned, GAP head", 0.4643, "test", "000"),
-    (4, "resnet50_finetune:conv", "ResNet50 fine-tuned, conv head", 0.4824, "test", "000"),
-    (4, "resnet50_extractor_fc500", "ResNet50 extractor, FC(500)", 0.3415, "test", "001"),
-    (4, "resnet50_finetune:fc500", "ResNet50 fine-tuned, FC(500) head", 0.440, "test", "001"),
-    (4, "inception_resnet_v2_head", "InceptionResNetV2, FC(1024) head", 0.5535, "test", "001"),
-    (4, "resnet50_extractor_v1", "ResNet50 extractor V1", 0.4247, "test",
-     "002 (0.4135 with early stopping)"),
-    (4, "resnet50_extractor_v2", "ResNet50 extractor V2", 0.3168, "test", "002"),
-    (4, "resnet50_extractor_v3", "ResNet50 extractor V3", 0.3653, "test",
-     "002 (0.3769 with early stopping)"),
-    (4, "resnet50_finetune:fc512", "ResNet50 fine-tuned, V1 head", 0.4942, "test",
-     "002, flip (0.4566 plain, 0.4613 normalized, 0.4863 flip + zoom 0.2)"),
-    (4, "resnet50_finetune:fc512_256", "ResNet50 fine-tuned, V2 head", 0.5417, "test",
-     "002, normalized (0.5414 flip, 0.45862 flip + zoom 0.5)"),
-    (4, "resnet50_finetune:fc1024", "ResNet50 fine-tuned, FC(1024) head", None, "test",
-     "not in the reports"),
-    (5, "nasnet_mobile_head", "NASNetMobile frozen, FC(9)", 0.8649, "test", "000"),
-    (5, "nasnet_mobile_top50", "NASNetMobile, top layers trained", 0.8779, "test", "000 (top 50)"),
-    (6, "mobilenet_cifar10:random", "MobileNet, random init", 0.354, "val", "003, read off curves"),
-    (6, "mobilenet_cifar10:imagenet", "MobileNet, ImageNet init", 0.78, "val",
-     "003, read off curves"),
-    (6, "mobilenet_cifar10:finetune", "MobileNet, fine-tuned", 0.78, "val",
-     "003, read off curves"),
-]
-
 
 def row_key(config: dict) -> str:
     """The row a trial belongs to: its model, with the head or init mode where those vary."""
@@ -67,11 +39,23 @@ def row_key(config: dict) -> str:
     return model
 
 
-def _candidates(folders) -> pd.DataFrame:
+def _report_rows(results) -> list[dict]:
+    """The reports' rows of every table the experiments belong to, as their search.json files
+    recorded them (search_spaces/_references.py), each row once, in the reports' order."""
+    rows, seen = [], set()
+    for res in results:
+        recorded = res.search.get("table_reference")
+        for row in recorded if isinstance(recorded, list) else []:
+            if isinstance(row, dict) and "table" in row and row.get("key") not in seen:
+                seen.add(row["key"])
+                rows.append(row)
+    return rows
+
+
+def _candidates(results) -> pd.DataFrame:
     """Every trial of the given experiments with its row key, dataset and experiment."""
     frames = []
-    for folder in folders:
-        res = load(folder)
+    for res in results:
         if res.trials.empty:
             continue
         trials = res.trials.copy()
@@ -100,14 +84,19 @@ def _ours(trials: pd.DataFrame) -> dict:
 
 
 def tables(folders) -> dict[int, pd.DataFrame]:
-    """Table number -> the table, in the reports' row order, for the given experiment folders."""
-    trials = _candidates(folders)
+    """Table number -> the table, in the reports' row order, for the given experiment folders
+    (the tables their search.json files name; every row of such a table, ours where we have it)."""
+    results = [load(folder) for folder in folders]
+    trials = _candidates(results)
+    report_rows = _report_rows(results)
     out = {}
     for number, dataset in TABLES.items():
         rows = []
-        for table, key, what, reference, metric, source in ROWS:
-            if table != number:
+        for row in report_rows:
+            if row["table"] != number:
                 continue
+            key, what, reference = row["key"], row["model"], row["report"]
+            metric, source = row["metric"], row["source"]
             mine = trials[(trials["row"] == key) & (trials["dataset"] == dataset)] \
                 if len(trials) else trials
             ours = _ours(mine) if len(mine) else {}
@@ -121,7 +110,8 @@ def tables(folders) -> dict[int, pd.DataFrame]:
                 "report source": source,
                 **{c: ours.get(c) for c in ("trials", "epochs", "trial", "experiment")},
             })
-        out[number] = pd.DataFrame(rows)
+        if rows:
+            out[number] = pd.DataFrame(rows)
     return out
 
 

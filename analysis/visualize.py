@@ -45,14 +45,13 @@ def resolve(target: Path) -> tuple[Path, dict, Path]:
 
 def input_shape_for(experiment: Path, config: dict, size: int | None) -> tuple:
     """The model's input: --size, else the model's native input, else its dataset's shape."""
-    from trainables import models
-    from trainables.datasets import SHAPES
+    from trainables import datasets, models
     try:
-        dataset = json.loads((experiment / "search.json").read_text())["dataset"]
+        search = json.loads((experiment / "search.json").read_text())
+        shape = datasets.shape(search["dataset"], search.get("image_size"))
     except (OSError, ValueError, KeyError):
-        dataset = None
-    shape = SHAPES.get(dataset, ((224, 224, 3), None))[0]
-    shape = models.input_shape(config["model"], default=tuple(shape))
+        shape = (224, 224, 3)
+    shape = models.input_shape(config["model"], shape)
     if size:
         shape = (size, size, shape[-1])
     return tuple(shape)

@@ -5,7 +5,7 @@
     python bench/extractor.py --size 96 --trials 6 --epochs 5
 
 The resnet_extractor space computes the frozen backbone's features once (its `prepare` hook,
-trainables/transfer.py, cached on disk) and every trial trains a head on those arrays. The
+driver/features.py, cached on disk) and every trial trains a head on those arrays. The
 alternative, what a trial would do without the cache, is the same head on top of the frozen
 backbone fed with images, so every epoch of every trial runs the backbone again. Both run here in
 one process, one trial after another, with the suite's own code (datasets.load on a generated CUB
@@ -48,15 +48,15 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
-    os.environ["CNN_SEARCH_IMAGE_SIZE"] = str(args.size)
+    from driver import features as feature_cache
     from test_images import write_cub
-    from trainables import datasets, transfer
+    from trainables import datasets
 
     work = Path(tempfile.mkdtemp(prefix="extractor_bench_"))
     train_n = int(args.per_class * 0.7)
     write_cub(work / "cub", "2011", classes=args.classes, train=train_n,
               test=args.per_class - train_n)
-    data = datasets.load("cub200", str(work / "cub"))
+    data = datasets.load("cub200", str(work / "cub"), image_size=args.size)
     configs = [{"model": m, "optimizer": "sgd", "learning_rate": 0.01, "batch_size": 32,
                 "dropout": d, "seed": 0} for m, d in
                [("resnet50_extractor_v1", 0.0), ("resnet50_extractor_v2", 0.75),
@@ -64,8 +64,8 @@ def main() -> int:
     configs = (configs * args.trials)[:args.trials]
 
     start = time.perf_counter()
-    features = transfer.prepare_extractor("resnet50_extractor_v1")(
-        data, {"storage": str(work / "results"), "weights": "none"})
+    features = feature_cache.features_of(data, "resnet50_extractor_v1", "none",
+                                         feature_cache.feature_cache_dir(str(work / "results")))
     extract_s = time.perf_counter() - start
     t = time.perf_counter()
     for config in configs:

@@ -50,8 +50,12 @@ def free_port() -> int:
 class LoopbackCluster:
     """`with LoopbackCluster([1, 1]) as c:` starts a head and one worker node of 1 CPU each."""
 
-    def __init__(self, cpus_per_node: list[int], *, log_to: Path | None = None):
+    def __init__(self, cpus_per_node: list[int], *, gpus_per_node: list[int] | None = None,
+                 log_to: Path | None = None):
         self.cpus_per_node = cpus_per_node
+        # GPUs each node declares to Ray (`ray start --num-gpus`): a rehearsal of GPU placement
+        # on a machine without any; Ray assigns them to trials as it would real ones.
+        self.gpus_per_node = gpus_per_node or [0] * len(cpus_per_node)
         self.token = secrets.token_hex(32)
         # Short, own temp dir: Ray's Unix sockets live under it (paths are limited to 107 bytes).
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rayc-", dir="/tmp"))
@@ -83,7 +87,8 @@ class LoopbackCluster:
                  "--runtime-env-agent-port", "--metrics-export-port", "--object-manager-port",
                  "--node-manager-port"]
         cmd = [shutil.which("ray", path=env["PATH"]), "start", *args,
-               "--temp-dir", str(self.temp_dir / f"n{node}"), "--num-gpus", "0",
+               "--temp-dir", str(self.temp_dir / f"n{node}"),
+               "--num-gpus", str(self.gpus_per_node[node]),
                "--disable-usage-stats",
                "--min-worker-port", "0", "--max-worker-port", "0",  # workers: any free port
                *[a for flag in ports for a in (flag, str(free_port()))]]

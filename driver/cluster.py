@@ -36,3 +36,32 @@ def fit(settings: Settings, space_share: float) -> Settings:
             slots = min(slots, int(resources.get("GPU", 0) / settings.gpus_per_trial))
         settings = replace(settings, max_concurrent=max(1, slots))
     return settings
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT that does not accept a connection within `timeout` seconds is a UsageError
+    (Ray itself would retry for minutes)."""
+    import socket
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address}: write HOST:PORT (the head node's GCS port, "
+                         f"6379 by default) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(f"--address {address} does not answer ({e.strerror or e}); check that "
+                         f"`ray start --head` runs there and the port is reachable from here, "
+                         f"or leave --address out to start Ray on this machine") from None
+
+
+def check_fits(settings: Settings) -> None:
+    """A trial that no node can ever hold is a UsageError, not trials pending forever."""
+    import ray
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    cpus, gpus = settings.cpus_per_trial, settings.gpus_per_trial or 0.0
+    if not any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+        largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+        raise UsageError(f"no node of the cluster can hold one trial of {cpus} CPU(s) and "
+                         f"{gpus:g} GPU(s) (the largest has {largest.get('CPU', 0):g} CPUs, "
+                         f"{largest.get('GPU', 0):g} GPUs); lower --cpus-per-trial / "
+                         f"--gpus-per-trial")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import search_spaces
 from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
-from trainables import datasets
+from trainables import config, datasets
 
-from driver import cluster, record
+from driver import cluster, record, warm
 from driver.settings import Settings, UsageError
 
 
@@ -113,8 +113,9 @@ def plan(args) -> tuple[Settings, Space]:
                              f"{os.cpu_count()} CPU(s)")
 
     storage = _storage(args.storage_path)
-    name = args.name or args.space
+    name = _name(args.name or args.space)
     experiment = Path(storage) / name
+    lock(experiment)
     grid, constants = study_settings(space, args.set)
     settings = Settings(
         space=args.space, dataset=dataset, budget=_budget(space, dataset, args), storage=storage,
@@ -123,13 +124,67 @@ def plan(args) -> tuple[Settings, Space]:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus_per_trial,
         mixed_precision=not args.no_mixed_precision, max_concurrent=args.max_concurrent,
         max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        time_budget=duration(args.time_budget) if args.time_budget else None,
+        warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)
     if args.resume:
         return record.resumed(settings), space
+    check_configs(space, settings)
+    if settings.warm_start:
+        warm.warm_trials(settings.warm_start, space, settings)  # raises what is wrong, now
     if experiment.exists() and any(experiment.iterdir()):
         raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                          f"continue it, or --name NEW to start another")
     return settings, space
+
+
+def duration(text: str) -> float:
+    """Seconds in a duration such as 90m, 2h, 1h30m, 45s or 600 (seconds)."""
+    import re
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text or "")
+    if not parts or not any(parts.groups()):
+        raise UsageError(f"--time-budget {text!r}: write a duration such as 90m, 2h, 1h30m or "
+                         f"45s")
+    seconds = sum(float(v) * u for v, u in zip(parts.groups(), units.values()) if v)
+    if seconds <= 0:
+        raise UsageError(f"--time-budget {text!r} must be longer than zero")
+    return seconds
+
+
+def _name(name: str) -> str:
+    """--name is one folder name inside --storage-path: nothing that resolves elsewhere."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or name.startswith(".")):
+        raise UsageError(f"--name {name!r}: give one folder name (letters, digits, - _ .; not "
+                         f"starting with a dot), which goes inside --storage-path")
+    return name
+
+
+_LOCKS: dict = {}  # experiment -> open lock file, held until this process ends
+
+
+def lock(experiment: Path) -> None:
+    """One writer per experiment: an exclusive lock on <storage>/.<name>.lock, held for the life
+    of this process (the system releases it when the process ends or dies)."""
+    import fcntl
+    if str(experiment) in _LOCKS:  # this process holds it already
+        return
+    path = experiment.with_name(f".{experiment.name}.lock")
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UsageError(f"{experiment} is in use by {holder}, another run_search.py; wait for "
+                         f"it to end, or give another --name") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    _LOCKS[str(experiment)] = handle
 
 
 def _parse(value: str, like):
@@ -160,9 +215,48 @@ def study_settings(space: Space, overrides: list[str]) -> tuple[dict | None, dic
             parsed = [_parse(v, like) for v in values.split(",")]
         except ValueError as e:
             raise UsageError(f"--set {item}: {e}") from None
+        for value in parsed:
+            for problem in config.problems({key: value}):
+                raise UsageError(f"--set {item}: {problem}")
         if key in grid or len(parsed) > 1:  # several values make a constant a grid axis
             fixed.pop(key, None)
             grid[key] = parsed
         else:
             fixed[key] = parsed[0]
     return grid, fixed
+
+
+def configs(space: Space, settings: Settings, samples: int = 50):
+    """(where, config) for every configuration the search can give a trial: each point of a
+    study's grid; a search's report points and `samples` draws of its define-by-run function."""
+    import itertools
+    constants = settings.trial_constants()
+    if settings.grid:
+        keys = list(settings.grid)
+        for values in itertools.product(*settings.grid.values()):
+            point = dict(zip(keys, values))
+            per_model = space.per_model.get(point.get("model", settings.constants.get("model")),
+                                            {})
+            derived = {k: v for k, v in per_model.items() if k not in point}
+            yield f"grid point {point}", {**settings.constants, **derived, **point, **constants}
+        return
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for point in space.points_to_evaluate:
+        study.enqueue_trial(point)
+    for i in range(len(space.points_to_evaluate) + samples):
+        trial = study.ask()
+        returned = space.define(trial) or {}
+        where = (f"report point {i + 1}" if i < len(space.points_to_evaluate) else
+                 f"sampled configuration {trial.params}")
+        yield where, {**trial.params, **returned, **constants}
+        study.tell(trial, 0.0)
+
+
+def check_configs(space: Space, settings: Settings) -> None:
+    """Every configuration the search can produce against the trial's schema (trainables/config):
+    an unknown key or a value no trial accepts is a UsageError now, not a failed trial later."""
+    for where, candidate in configs(space, settings):
+        for problem in config.problems(candidate):
+            raise UsageError(f"space {settings.space}, {where}: {problem}")

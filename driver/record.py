@@ -88,8 +88,8 @@ def started(settings: Settings, space: Space) -> None:
     write(settings, space, started=time.time(), finished=None)
 
 
-def finished(settings: Settings, space: Space) -> None:
-    write(settings, space, finished=time.time())
+def finished(settings: Settings, space: Space, stopped_by: str | None = None) -> None:
+    write(settings, space, finished=time.time(), stopped_by=stopped_by)
 
 
 def resumed(settings: Settings) -> Settings:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
 
 from search_spaces._common import Space
 from trainables import datasets
 from trainables.data import Data
 
 from driver import cluster, record
-from driver.settings import Settings
+from driver.settings import Settings, UsageError
 
 # TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -34,34 +36,113 @@ def load_data(settings: Settings, space: Space) -> Data:
     return data
 
 
+class _Stop:
+    """Ctrl-C (SIGINT) and a batch scheduler's SIGTERM end a search the same way: the first asks
+    Ray Tune to stop (it saves the experiment's state; the report of what finished is written,
+    then the --resume command); a second one during that shutdown ends the process at once
+    (Ray's last snapshot stays as it was, so the experiment resumes from there)."""
+
+    def __init__(self, settings: Settings):
+        self.settings, self.signal = settings, None
+
+    def __call__(self, number, frame):
+        if self.signal is not None:
+            print(f"\nStopped at once. Continue with: {self.settings.resume_command()}",
+                  file=sys.stderr, flush=True)
+            os._exit(128 + number)
+        self.signal = number
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # Ray Tune is not running yet: nothing to save
+        print(f"\n{signal.Signals(number).name}: stopping the search; the report of the finished "
+              f"trials follows (again to stop at once)", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGUSR1)  # Ray Tune's own graceful stop
+
+    def install(self) -> None:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # this handler does Tune's job
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self)
+
+
+def start_ray(settings: Settings) -> None:
+    """ray.init, locally or on the cluster at --address; a cluster that does not answer, or none
+    of whose nodes can ever hold one trial, is a UsageError (exit 2) before any trial starts."""
+    import ray
+
+    if settings.address not in (None, "auto"):
+        cluster.check_reachable(settings.address)
+    try:
+        ray.init(address=settings.address,
+                 include_dashboard=False if settings.address is None else None,
+                 logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
+    except (ConnectionError, RuntimeError) as e:
+        raise UsageError(f"--address {settings.address}: cannot connect to a Ray cluster "
+                         f"({' '.join(str(e).split())[:200]}); check that `ray start --head` "
+                         f"runs there, or leave --address out") from None
+
+
 def run(settings: Settings, space: Space, data: Data) -> int:
-    """Run (or resume) the search; exit code 0, or 130 when interrupted."""
+    """Run (or resume) the search; exit code 0, 2 when the cluster cannot run it, 130 or 143
+    when Ctrl-C or SIGTERM stopped it."""
+    import ray
+
+    from driver.tuner import make_tuner
+
+    os.environ.update(WORKER_ENV)
+    stop = _Stop(settings)
+    stop.install()
+    try:
+        start_ray(settings)
+        settings = cluster.fit(settings, space.gpu)
+        cluster.check_fits(settings)
+    except UsageError as e:
+        ray.shutdown()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        ray.shutdown()
+        return 128 + stop.signal
+    try:
+        record.started(settings, space)
+        results = make_tuner(settings, space, data).fit()
+        return finish(settings, space, data, results, stop.signal)
+    except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
+        ray.shutdown()
+        print(f"error: cannot write to {settings.experiment} ({e.strerror or e}); free space or "
+              f"make it writable, then continue with: {settings.resume_command()}",
+              file=sys.stderr)
+        return 2
+
+
+def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None) -> int:
+    """After Tuner.fit: the best trial's test score and the report, then the last line."""
     import ray
 
     from analysis import report
     from driver.best import evaluate_best_trial
-    from driver.tuner import make_tuner
-
-    os.environ.update(WORKER_ENV)
-    ray.init(address=settings.address,
-             include_dashboard=False if settings.address is None else None,
-             logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
-    settings = cluster.fit(settings, space.gpu)
-    record.started(settings, space)
-    results = make_tuner(settings, space, data).fit()
 
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
-    if len(results) < expected or results.num_terminated + results.num_errors < len(results):
+    incomplete = len(results) < expected or \
+        results.num_terminated + results.num_errors < len(results)
+    # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
+    # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
+    out_of_time = incomplete and settings.time_budget is not None and signalled is None
+    if incomplete and not out_of_time:
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
         path = report.write(settings.experiment)
         ray.shutdown()  # flush the workers' logs first: the last lines are ours
         print(f"Report of the finished trials: {path}")
         print(f"Interrupted. Continue with: {settings.resume_command()}")
-        return 130
-    record.finished(settings, space)
+        return 128 + (signalled or signal.SIGINT)
+    record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
     evaluate_best_trial(settings.experiment, data)
     path = report.write(settings.experiment)
     ray.shutdown()  # flush the workers' logs first: the last line is ours
+    if out_of_time:
+        print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
+              f"ones were stopped.")
+    if results.num_errors:
+        print(f"{results.num_errors} trial(s) failed (report/failures.md says why); once the "
+              f"cause is fixed, retry them with: {settings.resume_command()}")
     print(f"Report: {path}")
     return 0

@@ -34,6 +34,8 @@ class Settings:
     max_concurrent: int | None = None  # None: as many as the resources hold (cluster.fit)
     max_failures: int = 2
     checkpoint_every: int = 1
+    time_budget: float | None = None  # seconds of wall clock, then the search ends
+    warm_start: str | None = None    # an earlier experiment whose trials seed the sampler
     address: str | None = None       # a running Ray cluster, or None for a local one
     resume: bool = False
 
@@ -57,4 +59,5 @@ class Settings:
 
 # What a resumed search keeps from search.json: it must not change what the trials run.
 KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "gpus_per_trial",
-                  "grid", "constants", "mixed_precision", "checkpoint_every", "budget")
+                  "grid", "constants", "mixed_precision", "checkpoint_every", "budget",
+                  "time_budget", "warm_start")

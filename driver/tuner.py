@@ -13,6 +13,7 @@ import functools
 from search_spaces._common import Space
 from trainables.data import Data
 
+from driver import warm
 from driver.settings import Settings
 
 
@@ -52,7 +53,7 @@ def make_tuner(settings: Settings, space: Space, data: Data):
         failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1)
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
-                       trial_dirname_creator=trial_dirname)
+                       trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)
     if settings.grid:  # a study: every combination of the grid, each to the full budget
         grid = {k: tune.grid_search(v) for k, v in settings.grid.items()}
         keys = {k for values in space.per_model.values() for k in values} - set(grid)
@@ -63,12 +64,15 @@ def make_tuner(settings: Settings, space: Space, data: Data):
             trainable,
             param_space={**settings.constants, **settings.trial_constants(), **grid, **derived},
             tune_config=tune.TuneConfig(**tune_config), run_config=run_config)
+    storage, study_name = warm.study(settings.warm_start, space, settings) \
+        if settings.warm_start else (None, None)
     searcher = OptunaSearch(
         space=functools.partial(define, space_define=space.define,
                                 constants=settings.trial_constants()),
         metric=space.metric, mode=space.mode,
-        points_to_evaluate=[{**p} for p in space.points_to_evaluate],
-        sampler=TPESampler(seed=settings.seed))
+        # a warm start already evaluated the reports' points (they were its first trials)
+        points_to_evaluate=None if storage else [{**p} for p in space.points_to_evaluate],
+        sampler=TPESampler(seed=settings.seed), storage=storage, study_name=study_name)
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
                               grace_period=budget.grace_period,
                               reduction_factor=budget.reduction_factor)

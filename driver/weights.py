@@ -3,41 +3,56 @@ any trial starts (downloaded once here, under Keras's own file name, so Keras fi
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from trainables.data import DataError, download, keras_home
+from trainables.data import DataError, keras_home
+from trainables.download import fetch
 from trainables.models import backbone_of, input_shape
 from trainables.models.transfer import backbone_size
 
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
-# backbone -> (Keras's file name of its no-top ImageNet weights, where Keras downloads it from)
+# backbone -> (Keras's file name of its no-top ImageNet weights, where Keras downloads it from,
+# the md5 Keras checks it against: keras/src/applications/{resnet,inception_resnet_v2,nasnet}.py;
+# Keras publishes none for MobileNet)
 WEIGHTS = {
-    "resnet50": ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", _KA + "resnet/"),
+    "resnet50": ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", _KA + "resnet/",
+                 "4d473c1dd8becc155b73f8504c6f6626"),
     "inception_resnet_v2": ("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                            _KA + "inception_resnet_v2/"),
-    "nasnet_mobile": ("nasnet_mobile_no_top.h5", _KA + "nasnet/NASNet-mobile-no-top.h5"),
-    "mobilenet": ("mobilenet_1_0_{rows}_tf_no_top.h5", _KA + "mobilenet/"),
+                            _KA + "inception_resnet_v2/", "d19885ff4a710c122648d3b5c3b684e4"),
+    "nasnet_mobile": ("nasnet_mobile_no_top.h5", _KA + "nasnet/NASNet-mobile-no-top.h5",
+                      "1ed92395b5b598bdda52abe5c0dbfd63"),
+    "mobilenet": ("mobilenet_1_0_{rows}_tf_no_top.h5", _KA + "mobilenet/", None),
 }
 
 
-def weights_file(backbone: str, size: int) -> tuple[str, str]:
-    """(file name in ~/.keras/models, URL) of the backbone's no-top ImageNet weights at `size`."""
-    name, url = WEIGHTS[backbone]
+def weights_file(backbone: str, size: int) -> tuple[str, str, str | None]:
+    """(file name in ~/.keras/models, URL, md5) of the backbone's no-top ImageNet weights."""
+    name, url, md5 = WEIGHTS[backbone]
     if "{rows}" in name:  # MobileNet: one file per input size; other sizes load the 224 one
         name = name.format(rows=size if size in (128, 160, 192, 224) else 224)
-    return name, url if not url.endswith("/") else url + name
+    return name, url if not url.endswith("/") else url + name, md5
 
 
 def check_weights(model: str, weights: str | None, data_shape: tuple) -> None:
-    """Make sure the ImageNet weights `model` will load are in Keras's cache: download them once,
-    or raise DataError with one line saying where to put the file. Nothing to do for random init
-    or a weights file."""
+    """Make sure the ImageNet weights `model` will load are in Keras's cache, whole: downloaded
+    once (resumable, verified against Keras's md5 where it publishes one) and readable as HDF5,
+    or a DataError with one line saying what to do. Nothing to do for random init or a file."""
     if weights != "imagenet":
         return
     backbone = backbone_of(model)
-    name, url = weights_file(backbone, backbone_size(backbone, input_shape(model, data_shape)))
+    name, url, md5 = weights_file(backbone,
+                                  backbone_size(backbone, input_shape(model, data_shape)))
     target = keras_home() / "models" / name
-    if target.is_file() and target.stat().st_size > 0:
-        return
-    download(url, target, f"ImageNet weights of {backbone}",
-             f"{name} (from {url}) at {target}, or run with --weights none")
+    fetch(url, target, md5=md5, what=f"ImageNet weights of {backbone} (or run with --weights none)")
+    check_hdf5(target)
+
+
+def check_hdf5(path) -> None:
+    """A weights file that h5py cannot open or that holds nothing (truncated, an HTML error
+    page, zeros) is a DataError, not a traceback inside a trial."""
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            if not list(f.keys()):
+                raise OSError("no layers in it")
+    except OSError as e:
+        raise DataError(f"{path} is damaged ({' '.join(str(e).split())}); delete it so it is "
+                        f"downloaded again, or run with --weights none") from None

@@ -1,4 +1,4 @@
-"""Search spaces: one module per space, the module name is the --space name."""
+"""Declarations layer: Search spaces: one module per space, the module name is the --space name."""
 
 from __future__ import annotations
 

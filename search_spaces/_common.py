@@ -1,4 +1,5 @@
-"""Declarations layer: what every space shares: the Space declaration, budgets, and the common hyperparameter block.
+"""Declarations layer: what every space shares: the Space declaration, budgets, and the common
+hyperparameter block.
 
 A space module declares and loads nothing. It holds one `SPACE = Space(...)`; its docstring gives
 the command to run it, its default budget and the report's reference accuracy.

@@ -1,5 +1,5 @@
-"""What the transfer-learning spaces share: their optimizers and batch sizes, the fine-tuning and
-augmentation blocks, and the reports' CUB-200 settings they start from.
+"""Declarations layer: What the transfer-learning spaces share: their optimizers and batch sizes,
+the fine-tuning and augmentation blocks, and the reports' CUB-200 settings they start from.
 
 Config keys these blocks suggest (read by trainables/transfer.py and trainables/pipeline.py):
 

@@ -1,4 +1,5 @@
-"""Study: report 002's table 4, BaseNet normalized, horizontal flip x zoom range.
+"""Declarations layer, a space: Study: report 002's table 4, BaseNet normalized, horizontal flip x
+zoom range.
 
     python run_search.py --space augmentation_grid                   # cifar100_25: 6 trials x 20 epochs
     python run_search.py --space augmentation_grid --dataset digits  # offline

@@ -1,4 +1,4 @@
-"""BaseNet on the 25-class CIFAR-100 subset.
+"""Declarations layer, a space: BaseNet on the 25-class CIFAR-100 subset.
 
     python run_search.py --space basenet                    # cifar100_25, 24 trials x 30 epochs
     python run_search.py --space basenet --dataset digits   # offline, about 2 minutes on 2 cores

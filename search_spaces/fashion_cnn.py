@@ -1,4 +1,4 @@
-"""Report 004's Fashion-MNIST CNN.
+"""Declarations layer, a space: Report 004's Fashion-MNIST CNN.
 
     python run_search.py --space fashion_cnn                   # fashion_mnist, 24 trials x 30 epochs
     python run_search.py --space fashion_cnn --dataset digits  # offline (images become 28x28x1)

@@ -1,4 +1,5 @@
-"""Report 004's one-hidden-layer MLP on Fashion-MNIST, hidden width `n` searched.
+"""Declarations layer, a space: report 004's one-hidden-layer MLP on Fashion-MNIST, hidden width `n`
+searched.
 
     python run_search.py --space fashion_mlp                   # fashion_mnist, 24 trials x 30 epochs
     python run_search.py --space fashion_mlp --dataset digits  # offline

@@ -1,4 +1,5 @@
-"""InceptionResNetV2 with an FC(1024) head on CUB-200 (report 001's bonus).
+"""Declarations layer, a space: InceptionResNetV2 with an FC(1024) head on CUB-200 (report 001's
+bonus).
 
     python run_search.py --space inception_resnet --data-dir ~/data/CUB_200_2011
 
@@ -12,6 +13,7 @@ Starts from 001's setting (SGD 0.01 Nesterov, batch 32, 224x224): 0.5535 test ac
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import (NO_AUGMENTATION, SGD_002, suggest_augmentation,
                                      suggest_finetune, suggest_transfer_common)
 
@@ -33,7 +35,8 @@ SPACE = Space(
          **NO_AUGMENTATION},                                                            # 001
     ],
     budget=Budget(num_samples=12, max_epochs=30, grace_period=3, reduction_factor=3),
-    reference={"cub200": (0.5535, "report 001, whole network trained, SGD")},
+    reference=transfer_reference("inception_resnet_v2_head", "cub200"),
+    table_reference=transfer_table(4),
     gpu=1.0,
     backbone_model="inception_resnet_v2_head",
 )

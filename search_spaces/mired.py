@@ -1,4 +1,5 @@
-"""The MiRed family of report 002 (v1-v5, BatchNorm v1-v3) on the 25-class CIFAR-100 subset.
+"""Declarations layer, a space: The MiRed family of report 002 (v1-v5, BatchNorm v1-v3) on the
+25-class CIFAR-100 subset.
 
     python run_search.py --space mired                   # cifar100_25, 32 trials x 40 epochs
     python run_search.py --space mired --dataset digits  # offline

@@ -1,4 +1,5 @@
-"""MobileNet + FC(10) on CIFAR-10 (report 003): random init, ImageNet init, or fine-tuning.
+"""Declarations layer, a space: MobileNet + FC(10) on CIFAR-10 (report 003): random init, ImageNet
+init, or fine-tuning.
 
     python run_search.py --space mobilenet_cifar10          # CIFAR-10 from the Keras cache
 
@@ -15,6 +16,7 @@ about 0.78 (read off the curves; 003 gives no test accuracy).
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import no_finetune, suggest_finetune, suggest_transfer_common
 from trainables.models.transfer import MOBILENET_INITS
 
@@ -42,8 +44,8 @@ SPACE = Space(
          "finetune_lr_ratio": 0.1},
     ],
     budget=Budget(num_samples=16, max_epochs=60, grace_period=5, reduction_factor=3),
-    reference={"cifar10": (0.78, "report 003, ImageNet init and fine-tuning, validation accuracy "
-                                 "read off the curves (random init 0.354)")},
+    reference=transfer_reference("mobilenet_cifar10:imagenet", "cifar10"),
+    table_reference=transfer_table(6),
     gpu=1.0,
     backbone_model="mobilenet_cifar10",
 )

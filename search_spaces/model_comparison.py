@@ -1,4 +1,5 @@
-"""Study: the model comparison tables (report 002 tables 2-9, 001, 000), one row per model.
+"""Declarations layer, a space: Study: the model comparison tables (report 002 tables 2-9, 001,
+000), one row per model.
 
     python run_search.py --space model_comparison                   # cifar100_25: 15 trials x 20 epochs
     python run_search.py --space model_comparison --dataset digits  # offline
@@ -13,16 +14,8 @@ and the report's test accuracy beside ours.
 """
 
 from search_spaces._common import Budget, study
+from search_spaces._references import MODEL_TABLE as TABLE_REFERENCE
 
-# Report test accuracy by model (PRACTICE_MODELS.md, table 2).
-TABLE_REFERENCE = {
-    "basenet": (0.3724, "002"), "basenet_bn_before": (0.4228, "001"),
-    "basenet_bn_after": (0.4504, "001"), "basenet_batch_optimized": (0.6172, "001, complex"),
-    "basenet21": (0.6252, "000"), "basenet22": (0.6908, "000"), "basenet23": (0.6784, "000"),
-    "mired_v1": (0.412, "002"), "mired_v2": (0.4248, "002"), "mired_v3": (0.5268, "002"),
-    "mired_v4": (0.472, "002"), "mired_v5": (0.5444, "002"), "mired_bn_v1": (0.5716, "002"),
-    "mired_bn_v2": (0.6056, "002"), "mired_bn_v3": (0.6124, "002"),
-}
 
 _REPORT_001 = {"flip": True, "zoom": 0.2}
 _REPORT_000 = {"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 64, "flip": True,

@@ -1,4 +1,5 @@
-"""NASNetMobile on PathMNIST resized to 224 (report 000's bonus): frozen head or top-N unfrozen.
+"""Declarations layer, a space: NASNetMobile on PathMNIST resized to 224 (report 000's bonus):
+frozen head or top-N unfrozen.
 
     python run_search.py --space nasnet_pathmnist --data-dir ~/data/medmnist   # holds pathmnist.npz
 
@@ -14,6 +15,7 @@ rotation 50): 0.8779.
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import NO_AUGMENTATION, suggest_augmentation, suggest_transfer_common
 
 
@@ -39,7 +41,8 @@ SPACE = Space(
          "variant": "top", "unfreeze": 50, "flip": True, "zoom": 0.3, "rotation": 50.0},
     ],
     budget=Budget(num_samples=12, max_epochs=20, grace_period=2, reduction_factor=3),
-    reference={"pathmnist": (0.8779, "report 000, top 50 layers trained (frozen head: 0.8649)")},
+    reference=transfer_reference("nasnet_mobile_top50", "pathmnist"),
+    table_reference=transfer_table(5),
     gpu=1.0,
     backbone_model="nasnet_mobile_head",
 )

@@ -1,4 +1,5 @@
-"""Study: report 000's optimizer comparison, BaseNet, 5-fold cross-validation on the training split.
+"""Declarations layer, a space: Study: report 000's optimizer comparison, BaseNet, 5-fold cross-
+validation on the training split.
 
     python run_search.py --space optimizers_cv                   # cifar100_25: 30 trials x <= 30 epochs
     python run_search.py --space optimizers_cv --dataset digits  # offline

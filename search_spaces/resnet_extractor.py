@@ -1,4 +1,5 @@
-"""ResNet50 as a feature extractor on CUB-200 (reports 001, 002): features once, heads searched.
+"""Declarations layer, a space: ResNet50 as a feature extractor on CUB-200 (reports 001, 002):
+features once, heads searched.
 
     python run_search.py --space resnet_extractor --data-dir ~/data/CUB_200_2011
 
@@ -14,6 +15,7 @@ v2 (D .75) 0.3168, v3 (D .5) 0.3653 (0.4135 / 0.3769 with early stopping); 001's
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import SGD_002, suggest_transfer_common
 
 VARIANTS = {"v1": "resnet50_extractor_v1", "v2": "resnet50_extractor_v2",
@@ -38,8 +40,8 @@ SPACE = Space(
         {**SGD_002, "variant": "fc500"},
     ],
     budget=Budget(num_samples=32, max_epochs=40, grace_period=4, reduction_factor=3),
-    reference={"cub200": (0.4247, "report 002, extractor v1, 20 epochs (v2 0.3168, v3 0.3653; "
-                                  "001's FC(500) 0.3415)")},
+    reference=transfer_reference("resnet50_extractor_v1", "cub200"),
+    table_reference=transfer_table(4),
     gpu=1.0,
     backbone_model="resnet50_extractor_v1",
     features=True,

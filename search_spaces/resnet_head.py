@@ -1,4 +1,5 @@
-"""Frozen ResNet50 with a new head on CUB-200 (report 000): GAP, FC or conv head as a variant.
+"""Declarations layer, a space: Frozen ResNet50 with a new head on CUB-200 (report 000): GAP, FC or
+conv head as a variant.
 
     python run_search.py --space resnet_head --data-dir ~/data/CUB_200_2011
 
@@ -13,6 +14,7 @@ conv head 0.4467 (0.4355 with zoom 0.3, rotation 100, flip).
 """
 
 from search_spaces._common import Budget, Space
+from search_spaces._references import transfer_reference, transfer_table
 from search_spaces._transfer import (ADAM_000, AUGMENTATION_000, NO_AUGMENTATION,
                                      suggest_augmentation, suggest_transfer_common)
 
@@ -39,7 +41,8 @@ SPACE = Space(
         {**ADAM_000, "variant": "conv_head", **AUGMENTATION_000},
     ],
     budget=Budget(num_samples=16, max_epochs=30, grace_period=3, reduction_factor=3),
-    reference={"cub200": (0.4467, "report 000, conv head (GAP head 0.4421, FC head 0.4309)")},
+    reference=transfer_reference("resnet50_conv_head", "cub200"),
+    table_reference=transfer_table(4),
     gpu=1.0,
     backbone_model="resnet50_head",
 )

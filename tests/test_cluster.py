@@ -23,6 +23,8 @@ import pytest
 from conftest import run
 from cluster.loopback import HOST, LoopbackCluster
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -95,3 +97,42 @@ def test_run_search_connects_to_the_cluster_with_address(cluster, workers, tmp_p
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "direct" / "report" / "README.md").exists()
     assert set(trial_nodes(tmp_path / "direct")) <= workers
+
+
+def _intervals(folder: Path) -> list[tuple[float, float, str, str]]:
+    """(start, end, devices, precision) of every trial, from its own per-epoch results. Ray's
+    `timestamp` is whole seconds (floored): a start may be up to 1 s later, an end too."""
+    out = []
+    for result in sorted(folder.glob("trial_*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines()]
+        start = rows[0]["timestamp"] - rows[0]["time_this_iter_s"]
+        out.append((start, rows[-1]["timestamp"], rows[0]["devices"], rows[0]["precision"]))
+    return out
+
+
+@pytest.mark.slow
+def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
+    """A worker declaring 2 GPUs and 8 CPUs: small CNNs take a quarter GPU each, so at most 4
+    trials share a GPU; each trial sees only its own GPU in CUDA_VISIBLE_DEVICES; TensorFlow sees
+    no real GPU here, so the trials train in float32 (no mixed precision on a CPU)."""
+    with LoopbackCluster([0, 8], gpus_per_node=[0, 2]) as gpu_cluster:
+        proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+                   "--num-samples", "10", "--max-epochs", "2", "--grace-period", "2",
+                   "--storage-path", tmp_path, "--name", "gpus",
+                   "--address", gpu_cluster.address,
+                   env={k: v for k, v in gpu_cluster.env().items()
+                        if k.startswith(("RAY_", "PATH"))})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    search = json.loads((tmp_path / "gpus" / "search.json").read_text())
+    assert search["gpus_per_trial"] == 0.25 and search["max_concurrent"] == 8
+    trials = _intervals(tmp_path / "gpus")
+    assert len(trials) == 10
+    assert {devices for *_, devices, _ in trials} <= {"0", "1"}  # one GPU each, its own
+    assert {precision for *_, precision in trials} == {"float32"}
+    for gpu in ("0", "1"):
+        spans = [(s, e) for s, e, d, _ in trials if d == gpu]
+        # trials surely running when a trial had surely started (1 s after its floored start)
+        most = max((sum(s <= t + 1 < e for s, e in spans) for t, _ in spans), default=0)
+        assert most <= 4, (gpu, spans)
+    overall = max(sum(s <= t + 1 < e for s, e, *_ in trials) for t, *_ in trials)
+    assert overall >= 2  # the GPU share let trials run side by side

@@ -244,11 +244,12 @@ def test_http_error_is_one_line_naming_url(server, tmp_path):
     assert server.url("/missing.bin") in message and "HTTP 404" in message
 
 
-def test_progress_goes_to_stderr_with_total_rate_and_few_lines(server, tmp_path, capfd):
+def test_progress_goes_to_stdout_with_total_rate_and_few_lines(server, tmp_path, capfd):
+    """stdout: stderr is for the one error line of a failed run."""
     fetch(server.url("/data.bin"), tmp_path / "data.bin", md5=MD5, what="the data")
     out, err = capfd.readouterr()
-    assert out == ""
-    lines = err.splitlines()
+    assert err == ""
+    lines = out.splitlines()
     assert lines[0].startswith("downloading the data (3.2 MB) from http://127.0.0.1:")
     assert "3.2 MB / 3.2 MB (100%)" in lines[-1] and "MB/s" in lines[-1]
     assert len(lines) <= 4                                  # a fast download: start, (a tick), end

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ROOT, run
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 TRIALS, EPOCHS = 4, 8
 SEARCH = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
           "--num-samples", TRIALS, "--max-epochs", EPOCHS, "--grace-period", EPOCHS,
@@ -28,9 +30,11 @@ def _results(folder: Path) -> dict:
             if (d / "result.json").exists() else [] for d in folder.glob("trial_*")}
 
 
-def _interrupt(folder: Path, sig: int, storage: Path) -> tuple[subprocess.Popen, dict]:
+def _interrupt(folder: Path, sig: int, storage: Path, again: int | None = None
+               ) -> tuple[subprocess.Popen, dict]:
     """Start a search; once one trial has finished and another has two checkpoints, send `sig`
-    to the driver. Returns the process and the results as they were at that moment."""
+    to the driver (and `again` a second later). Returns the process, with `stopped_in` the
+    seconds from the signal to its exit, and the results as they were at that moment."""
     proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--storage-path", str(storage)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, **ENV})
@@ -43,8 +47,13 @@ def _interrupt(folder: Path, sig: int, storage: Path) -> tuple[subprocess.Popen,
         if finished and running and len(rows[running[0]]) <= EPOCHS - 3:
             time.sleep(0.5)  # let Ray's experiment snapshot catch up with the checkpoints
             proc.send_signal(sig)
+            sent = time.time()
             snapshot = {d: (d / "result.json").read_text() for d in rows if rows[d]}
+            if again is not None:
+                time.sleep(1.0)
+                proc.send_signal(again)
             proc.wait(timeout=120)
+            proc.stopped_in = time.time() - sent
             return proc, snapshot
         time.sleep(0.2)
     proc.kill()
@@ -73,12 +82,17 @@ def _check_complete(folder: Path, before: dict, broken: str | None = None) -> pd
     return trials
 
 
-def test_sigint_stops_cleanly_reports_and_resumes_from_checkpoints(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; SLURM, Kubernetes
+def test_sigint_or_sigterm_stops_cleanly_reports_and_resumes_from_checkpoints(tmp_path, sig):
     folder = tmp_path / "basenet"
-    proc, before = _interrupt(folder, signal.SIGINT, tmp_path)
+    proc, before = _interrupt(folder, sig, tmp_path)
     out = proc.stdout.read()
-    assert proc.returncode == 130, out[-3000:]
-    assert "Continue with: python run_search.py --space basenet" in out and "--resume" in out
+    assert proc.returncode == 128 + sig, out[-3000:]  # 130, 143
+    assert proc.stopped_in < 20, proc.stopped_in  # SLURM kills 30 s after its SIGTERM
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("Interrupted. Continue with: python run_search.py --space basenet")
+    assert last.endswith("--resume")
     partial = pd.read_csv(folder / "report" / "trials.csv")  # analysable right away
     assert "unfinished" in set(partial["status"]) and "completed" in set(partial["status"])
 
@@ -93,6 +107,19 @@ def test_sigint_stops_cleanly_reports_and_resumes_from_checkpoints(tmp_path):
         assert iterations[reported_before] > 1, iterations
 
 
+@pytest.mark.slow
+def test_a_second_signal_during_the_shutdown_ends_at_once_and_the_search_resumes(tmp_path):
+    folder = tmp_path / "basenet"
+    proc, before = _interrupt(folder, signal.SIGTERM, tmp_path, again=signal.SIGINT)
+    out = proc.stdout.read()
+    assert proc.returncode in (130, 143), out[-3000:]  # 143 if the first finished in that second
+    assert "Continue with: python run_search.py --space basenet" in out
+    resumed = run(*SEARCH, "--storage-path", tmp_path, "--resume", env=ENV)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    _check_complete(folder, before)
+
+
+@pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_path):
     folder = tmp_path / "basenet"
     proc, before = _interrupt(folder, signal.SIGKILL, tmp_path)
@@ -208,3 +235,33 @@ def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
                         for c in trial.glob("checkpoint_*"))
         assert epochs == [3, 4], epochs  # every third epoch, and the last
         assert len((trial / "result.json").read_text().splitlines()) == 4
+
+
+def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_it(tmp_path):
+    """ENOSPC when a checkpoint is written (injected at that very call): the trial fails saying
+    what happened and what to do, its neighbour finishes, and --resume (Tuner.restore with
+    resume_errored, as run_search.py --resume does) completes it once there is space again."""
+    from ray import tune
+
+    from trainables.loaders import load_digits
+    from trainables.train import train
+
+    results = _grid_search(tmp_path, [{"fail_write_once_at_epoch": 2}, {}], max_epochs=3)
+    assert len(results.errors) == 1
+    failed = next(r for r in results if r.error is not None)
+    message = (Path(failed.path) / "error.txt").read_text()
+    assert "cannot write the checkpoint of epoch 2 (No space left on device" in message
+    assert "free space or make the folder writable, then continue the search with --resume" in \
+        message
+    assert failed.metrics["training_iteration"] == 1  # epoch 1's checkpoint is there
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        resumed = tune.Tuner.restore(
+            str(tmp_path / "faults"), resume_errored=True,
+            trainable=tune.with_parameters(train, data=load_digits(), max_epochs=3)).fit()
+    finally:
+        ray.shutdown()
+    assert not resumed.errors
+    assert all(r.metrics["training_iteration"] == 3 and "test_accuracy" in r.metrics
+               for r in resumed)

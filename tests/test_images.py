@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import run
-from trainables import datasets, models, pipeline
+from trainables import datasets, images, models, pipeline
 from trainables.data import DataError
 
 

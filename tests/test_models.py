@@ -105,6 +105,7 @@ def test_one_input_shape_per_model_whatever_the_data(data_shape):
     assert models.input_shape("resnet50_extractor_v1", (2048,)) == (2048,)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SCRATCH)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_model_builds_on_every_shape_it_can_take_and_one_step_trains_it(name, shape):

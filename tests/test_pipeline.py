@@ -199,7 +199,7 @@ def test_rgb_images_become_grey_at_28x28_by_luminance_for_a_fashion_model():
         out, _ = _collect(batches)
         assert out.shape == (10, 28, 28, 1)
         assert np.allclose(out, round(0.299 * 255) / 255, atol=1e-6)
-    assert models.input_shape("fashion_cnn") == (28, 28, 1)
+    assert models.input_shape("fashion_cnn", data.input_shape) == (28, 28, 1)
 
 
 def test_native_shape_data_passes_unchanged_and_digits_trains_fashion_mlp():

@@ -10,6 +10,8 @@ from conftest import run
 from search_spaces import load
 from search_spaces._common import SMOKE_BUDGET
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 
 def test_search_writes_every_report_file(smoke_search):
     folder, proc = smoke_search

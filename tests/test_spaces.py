@@ -61,6 +61,7 @@ def test_space_declares_a_valid_budget_dataset_and_report_start(name):
         assert set(point) <= sampled, f"{set(point) - sampled} is not in the space"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", search_spaces.names())
 def test_space_model_builds_with_the_right_output_shape(name):
     space = search_spaces.load(name)
@@ -70,3 +71,33 @@ def test_space_model_builds_with_the_right_output_shape(name):
         model = models.build(config, models.input_shape(config["model"], datasets.shape(dataset)),
                              classes)
         assert model.output_shape == (None, classes)
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_every_configuration_a_space_or_study_can_produce_passes_the_trial_schema(name):
+    from driver.plan import configs, study_settings
+    from driver.settings import Settings
+    from trainables.config import problems
+    space = search_spaces.load(name)
+    grid, constants = study_settings(space, [])
+    settings = Settings(space=name, dataset=space.dataset, budget=space.budget, storage="/r",
+                        name="x", grid=grid, constants=constants, weights="imagenet")
+    checked = 0
+    for where, config in configs(space, settings):
+        assert not problems(config), (where, problems(config))
+        checked += 1
+    assert checked >= (len(space.points_to_evaluate) + 50 if not grid else 1)
+
+
+def test_the_schema_refuses_unknown_keys_and_values_no_trial_accepts():
+    from trainables.config import problems
+    assert problems({"model": "basenet", "dropout": 0.2, "zoom": 0.1}) == []
+    assert problems({"dropuot": 0.2})[0].startswith("unknown key 'dropuot'")
+    assert problems({"zoom": 2.0}) == ["zoom=2.0 is not a number >= 0, <= 1"]
+    assert problems({"flip": "yes"}) == ["flip='yes' is not true or false"]
+    assert problems({"unfreeze": -1}) and problems({"batch_size": 32.5})
+    assert problems({"fold": 5, "folds": 5}) == ["fold=5 is not below folds=5"]
+
+
+def test_the_model_names_known_without_keras_are_the_builders():
+    assert set(models.NAMES) == set(models.builders())

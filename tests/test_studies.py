@@ -9,6 +9,8 @@ from conftest import run
 from trainables.loaders import load_digits
 from trainables.folds import cv_fold
 
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
+
 
 def test_cv_folds_partition_train_and_val_and_keep_test():
     data = load_digits()
@@ -43,23 +45,6 @@ def test_optimizers_cv_runs_and_rebuilds_report_000_table(tmp_path):
     assert table.loc["Mean", "rmsprop (report)"] == 0.2670
     for suffix in ("md", "tex", "png"):
         assert (folder / "report" / f"table.{suffix}").stat().st_size > 0
-
-
-@pytest.mark.parametrize("flag, message", [
-    (["--set", "optimizer"], "write KEY=VALUE"),
-    (["--set", "colour=red"], "not a grid axis or constant"),
-    (["--set", "fold=one"], "invalid literal"),
-])
-def test_bad_study_overrides_exit_2(flag, message, tmp_path):
-    proc = run("run_search.py", "--space", "optimizers_cv", "--dataset", "digits",
-               "--storage-path", tmp_path, *flag)
-    assert proc.returncode == 2 and message in proc.stderr
-
-
-def test_set_is_refused_for_searches(tmp_path):
-    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
-               "--storage-path", tmp_path, "--set", "dropout=0.1")
-    assert proc.returncode == 2 and "--set applies to studies" in proc.stderr
 
 
 def test_model_comparison_gives_one_row_per_model_with_its_report_setting(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 
 import numpy as np
@@ -10,6 +11,8 @@ from analysis import visualize
 from conftest import run
 from trainables import models
 from trainables.train import save_weights
+
+pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
 
 
 def _experiment(tmp_path, config):

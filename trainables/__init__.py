@@ -1,1 +1,2 @@
-"""Data loading, tf.data pipelines, model builders and the one Ray-facing training function."""
+"""Trial layer: Data loading, tf.data pipelines, model builders and the one Ray-facing training
+function."""

@@ -40,7 +40,7 @@ class Data:
                 f"{len(self.x_test)} test, shape {self.input_shape}, {self.num_classes} classes")
 
 
-def split(x, y, fraction: float, seed: int = SEED):
+def holdout(x, y, fraction: float, seed: int = SEED):
     """Stratified split: (x_a, y_a, x_b, y_b) with `fraction` of the samples in b; a plain one
     when some class has too few samples to stratify (tiny subsets)."""
     from sklearn.model_selection import train_test_split
@@ -54,7 +54,7 @@ def split(x, y, fraction: float, seed: int = SEED):
 
 def with_val(name, x_train, y_train, x_test, y_test, num_classes, val_fraction=0.1) -> Data:
     """Data with `val_fraction` of the training split held out (stratified) for validation."""
-    x_tr, y_tr, x_val, y_val = split(x_train, np.asarray(y_train, np.int32), val_fraction)
+    x_tr, y_tr, x_val, y_val = holdout(x_train, np.asarray(y_train, np.int32), val_fraction)
     return Data(name, x_tr, y_tr, x_val, y_val, x_test, np.asarray(y_test, np.int32), num_classes)
 
 
@@ -71,18 +71,3 @@ def keras_home() -> Path:
         home = Path("/tmp/.keras")
     return home
 
-
-def download(origin: str, target: Path, what: str, where: str) -> None:
-    """Fetch `origin` to `target` through `target.part` (renamed only when complete), or raise
-    DataError with one line saying where to put the file by hand."""
-    import urllib.request
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    try:
-        print(f"Downloading {origin}", flush=True)
-        urllib.request.urlretrieve(origin, partial)
-        partial.replace(target)
-    except (OSError, ValueError) as e:
-        partial.unlink(missing_ok=True)
-        raise DataError(f"{what} is not in the cache and could not be downloaded "
-                        f"({reason(e)}); put {where}") from None

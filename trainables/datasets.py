@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from trainables import images, loaders
-from trainables.data import Data, DataError
+from trainables.data import Data, DataError, keras_home
 
 DATA_DIR_ENV = "CNN_SEARCH_DATA"
 
@@ -23,8 +23,13 @@ class Dataset:
     load: Callable            # () -> Data, or (folder, image_size) -> Data when `folder`
     shape: tuple              # (height, width, channels) as the models see it (image_size: CUB)
     classes: int
-    folder: bool = False      # read from --data-dir / $CNN_SEARCH_DATA
+    fetch: Callable | None = None  # (data cache) -> folder holding it, downloaded once;
+                                   # such a dataset reads from a folder (--data-dir, or that)
     sized: bool = False       # decoded at --image-size (image files)
+
+    @property
+    def folder(self) -> bool:
+        return self.fetch is not None
 
 
 DATASETS = {
@@ -32,8 +37,8 @@ DATASETS = {
     "cifar100_25": Dataset(loaders.load_cifar100_25, (32, 32, 3), 25),
     "cifar10": Dataset(loaders.load_cifar10, (32, 32, 3), 10),
     "fashion_mnist": Dataset(loaders.load_fashion_mnist, (28, 28, 1), 10),
-    "cub200": Dataset(images.load_cub200, (224, 224, 3), 200, folder=True, sized=True),
-    "pathmnist": Dataset(images.load_pathmnist, (28, 28, 3), 9, folder=True),
+    "cub200": Dataset(images.load_cub200, (224, 224, 3), 200, images.cub200_folder, sized=True),
+    "pathmnist": Dataset(images.load_pathmnist, (28, 28, 3), 9, images.pathmnist_folder),
 }
 
 
@@ -53,10 +58,13 @@ def load(name: str, data_dir: str | None = None, image_size: int | None = None) 
     spec = DATASETS[name]
     if not spec.folder:
         return spec.load()
-    folder = data_dir or os.environ.get(DATA_DIR_ENV)
-    if not folder:
-        raise DataError(f"{name} is read from a folder you downloaded: give it with "
-                        f"--data-dir DIR or ${DATA_DIR_ENV}")
-    folder = Path(folder).expanduser()
+    # A copy the user has (--data-dir), else the data cache, downloading into it the first time.
+    folder = Path(data_dir).expanduser() if data_dir else spec.fetch(data_cache())
     return spec.load(folder, image_size or images.DEFAULT_IMAGE_SIZE) if spec.sized else \
         spec.load(folder)
+
+
+def data_cache() -> Path:
+    """Where downloaded folder datasets live: $CNN_SEARCH_DATA, else beside Keras's datasets
+    cache (~/.keras/datasets, or $KERAS_HOME/datasets)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or keras_home() / "datasets").expanduser()

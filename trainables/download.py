@@ -1,4 +1,4 @@
-"""Fetch a file once, resumably and verified; extract a .tgz atomically. Standard library only.
+"""Trial layer: fetch a file once, resumably and verified; extract a .tgz atomically.
 
 `fetch(url, target, md5=...)` leaves at `target` only a complete, verified file: the bytes go to
 `target.part` (a later run continues it with an HTTP Range request), the finished file is checked
@@ -26,6 +26,8 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from trainables.data import DataError
+
 # name -> (url, md5). The checksums are the ones their publishers' code uses, not computed here:
 # - cub200: md5 of CUB_200_2011.tgz as published in ContinualAI/avalanche
 #   (avalanche/benchmarks/datasets/cub200/cub200.py, `tgz_md5`) and TDeVries/cub2011_dataset
@@ -43,7 +45,7 @@ CHUNK = 1 << 20          # bytes read and hashed at a time
 TIMEOUT = 60             # seconds without a byte before a connection counts as dropped
 
 
-class DownloadError(Exception):
+class DownloadError(DataError):
     """A download or extraction failed; the message is one line that says how to fix it."""
 
     def __init__(self, message: str):
@@ -64,7 +66,7 @@ def fetch(url: str, target: Path, *, md5: str | None = None, sha256: str | None 
                 _write_marker(target, expected)
                 return target
             print(f"{target} does not match its checksum ({_describe(expected, got)}); "
-                  "downloading it again", file=sys.stderr)
+                  "downloading it again", file=sys.stdout)
         _download(url, target, expected, what or target.name)
         return target
 
@@ -96,8 +98,8 @@ def extract(archive: Path, dest: Path, *, inner: str | None = None) -> Path:
                                     "and run again to download it afresh")
             os.rename(tmp, dest)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-            raise DownloadError(f"cannot extract {archive} into {dest} ({_reason(e)}); "
-                                f"delete {archive} and run again") from e
+            raise DownloadError(f"cannot extract {archive} into {dest}: it is corrupt or truncated "
+                                f"({_reason(e)}); delete {archive} and run again") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return result
@@ -116,7 +118,8 @@ def _download(url: str, target: Path, expected: dict, what: str) -> None:
         if offset:
             request.add_header("Range", f"bytes={offset}-")
         try:
-            response = urllib.request.urlopen(request, timeout=TIMEOUT)
+            # A fresh opener reads the proxy settings now (urlopen caches the first ones it saw).
+            response = urllib.request.build_opener().open(request, timeout=TIMEOUT)
         except urllib.error.HTTPError as e:
             e.close()
             if e.code == 416 and offset:               # the .part does not fit the file any more
@@ -202,18 +205,18 @@ def _receive(response, part: Path, start: int, total, hashers, url, what, by_han
 
 
 class _Progress:
-    """Bytes done / total, MB/s and time left on stderr: a redrawn line on a terminal, else a line
+    """Bytes done / total, MB/s and time left on stdout: a redrawn line on a terminal, else a line
     per 10% (at most one a second) or every 10 seconds."""
 
     def __init__(self, what: str, url: str, start: int, total: int | None):
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stdout.isatty()
         self.start, self.total = start, total
         self.t0 = self.last = time.monotonic()
         self.next_tenth = 1 + (10 * start // total if total else 0)
         self.shown = -1
         verb = f"resuming at {_mb(start)}" if start else "downloading"
         size = f" ({_mb(total)})" if total else ""
-        print(f"{verb} {what}{size} from {url}", file=sys.stderr, flush=True)
+        print(f"{verb} {what}{size} from {url}", file=sys.stdout, flush=True)
 
     def update(self, done: int) -> None:
         now = time.monotonic()
@@ -231,7 +234,7 @@ class _Progress:
         if done != self.shown:
             self._show(done, time.monotonic())
         if self.tty:
-            print(file=sys.stderr, flush=True)
+            print(file=sys.stdout, flush=True)
 
     def _show(self, done: int, now: float) -> None:
         self.last, self.shown = now, done
@@ -243,7 +246,7 @@ class _Progress:
         if self.total and rate > 0 and done < self.total:
             text += f", {_duration((self.total - done) / rate)} left"
         print(f"\r{text:<72}" if self.tty else text, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
+              file=sys.stdout, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""k-fold cross-validation on the training split (report 000's optimizer comparison)."""
+"""Trial layer: k-fold cross-validation on the training split (report 000's optimizer comparison)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.data import Data, DataError, split
+from trainables.data import Data, DataError, holdout
+from trainables.download import SOURCES, extract, fetch
 
 DEFAULT_IMAGE_SIZE = 224
 CUB_URLS = ("https://data.caltech.edu/records/65de6-vp158 (CUB_200_2011.tgz) or "
@@ -152,13 +153,36 @@ def _cub2011(folder: Path):
     return out, len(class_ids)
 
 
-def _cub_root(folder: Path) -> Path:
-    if not folder.is_dir():
-        raise DataError(f"cub200: {folder} is not a folder; download CUB-200 ({CUB_URLS}), "
-                        f"extract it and give that folder with --data-dir or $CNN_SEARCH_DATA")
+def _cub_layout(folder: Path) -> Path | None:
+    """The folder holding CUB-200's lists in `folder` or one level down, or None."""
     for candidate in (folder, folder / "CUB_200_2011", folder / "CUB_200"):
         if (candidate / "images.txt").is_file() or (candidate / "lists").is_dir():
             return candidate
+    return None
+
+
+def cub200_folder(root: Path) -> Path:
+    """CUB-200 in the data cache `root`: a copy already there, else CUB_200_2011.tgz downloaded
+    from its official source (1.1 GB), verified against its published md5 and extracted into
+    root/cub200/ (atomically; a lock makes a second process wait for the first)."""
+    for candidate in (root, root / "cub200"):
+        if _cub_layout(candidate):
+            return candidate
+    url, md5 = SOURCES["cub200"]
+    archive = fetch(url, root / "CUB_200_2011.tgz", md5=md5, what="CUB-200-2011")
+    folder = extract(archive, root / "cub200", inner="CUB_200_2011")
+    print(f"CUB-200-2011 extracted into {folder}; you may delete {archive}", flush=True)
+    return folder
+
+
+def _cub_root(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise DataError(f"cub200: {folder} is not a folder; download CUB-200 ({CUB_URLS}), "
+                        f"extract it and give that folder with --data-dir, or leave --data-dir "
+                        f"out to download it")
+    root = _cub_layout(folder)
+    if root is not None:
+        return root
     raise DataError(f"cub200: {folder} holds neither the 2010 layout (images/, lists/train.txt, "
                     f"lists/test.txt) nor the 2011 one (images.txt, train_test_split.txt, "
                     f"image_class_labels.txt, images/); extract {CUB_URLS} there")
@@ -176,7 +200,7 @@ def load_cub200(folder: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> ImageFile
 
     x_train = np.array([str(p) for p in parts["train"][0]])
     y_train = np.array(parts["train"][1], np.int32)
-    x_tr, y_tr, x_val, y_val = split(x_train, y_train, 0.1)
+    x_tr, y_tr, x_val, y_val = holdout(x_train, y_train, 0.1)
     x_test = np.array([str(p) for p in parts["test"][0]])
     y_test = np.array(parts["test"][1], np.int32)
     return ImageFiles("cub200", x_tr, y_tr.astype(np.int32), x_val, y_val.astype(np.int32),
@@ -188,6 +212,14 @@ def load_cub200(folder: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> ImageFile
 PATHMNIST_CLASSES = 9  # colorectal tissue types
 PATHMNIST_KEYS = [f"{split}_{kind}" for split in ("train", "val", "test")
                   for kind in ("images", "labels")]
+
+
+def pathmnist_folder(root: Path) -> Path:
+    """The data cache `root`, holding MedMNIST's pathmnist.npz (206 MB): downloaded from its
+    official source once and verified against its published md5."""
+    url, md5 = SOURCES["pathmnist"]
+    fetch(url, root / "pathmnist.npz", md5=md5, what="PathMNIST")
+    return root
 
 
 def load_pathmnist(folder: Path) -> Data:

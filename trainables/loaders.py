@@ -11,16 +11,13 @@ offline; a missing or corrupt file is a DataError with one line.
 
 from __future__ import annotations
 
-import os
 import pickle
-import shutil
-import tarfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from trainables.data import Data, DataError, download, keras_home, reason, split, with_val
+from trainables.data import Data, DataError, holdout, keras_home, reason, with_val
+from trainables.download import extract, fetch
 
 
 def load_digits() -> Data:
@@ -33,8 +30,8 @@ def load_digits() -> Data:
     x = zoom(x, (1, 4, 4), order=1, grid_mode=True, mode="nearest")        # 8x8 -> 32x32
     x = np.repeat(np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
     y = bunch.target.astype(np.int32)
-    x_rest, y_rest, x_test, y_test = split(x, y, 0.2)
-    x_tr, y_tr, x_val, y_val = split(x_rest, y_rest, 0.25)
+    x_rest, y_rest, x_test, y_test = holdout(x, y, 0.2)
+    x_tr, y_tr, x_val, y_val = holdout(x_rest, y_rest, 0.25)
     return Data("digits", x_tr, y_tr, x_val, y_val, x_test, y_test, 10)
 
 
@@ -76,27 +73,9 @@ def _cifar_folder(kind: str) -> Path:
     if folder.is_dir():
         return folder
     archives = [keras_cache() / f"{cache_dir}_archive", keras_cache() / Path(origin).name]
-    archive = next((a for a in archives if a.is_file()), None)
-    if archive is None:
-        archive = archives[0]
-        download(origin, archive, kind, f"{Path(origin).name} from {origin} in "
-                                         f"{keras_cache()}/ (or set KERAS_HOME), or use --dataset digits")
-    # Extract beside the cache and move into place only when complete: a truncated archive must
-    # not leave a half-extracted folder that the next run would take for the real one.
-    partial = keras_cache() / f".{cache_dir}.partial-{os.getpid()}"
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(partial, filter="data")
-        if not (partial / inner).is_dir():
-            raise DataError(f"{archive} does not hold a {inner}/ folder; is it the right archive?")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        (partial / inner).replace(folder)
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{archive} is corrupt or truncated ({reason(e)}); delete it "
-                        f"and download {origin} again") from None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return folder
+    archive = next((a for a in archives if a.is_file()), None) or \
+        fetch(origin, archives[0], what=f"{kind} (or use --dataset digits)")
+    return extract(archive, keras_cache() / cache_dir, inner=inner)
 
 
 def _load_cifar(kind: str):
@@ -147,9 +126,7 @@ def load_fashion_mnist() -> Data:
                  for kind, n in (("labels", 1), ("images", 3))}
         for path in paths.values():
             if not path.is_file():
-                download(_FASHION + path.name, path, "fashion_mnist",
-                         f"the four Fashion-MNIST .gz files from {_FASHION} in {folder}/, or "
-                         f"use --dataset digits")
+                fetch(_FASHION + path.name, path, what="fashion_mnist (or use --dataset digits)")
         y = _read_idx(paths["labels"], 8)
         x = _read_idx(paths["images"], 16)
         if x.size != len(y) * 28 * 28:

@@ -1,4 +1,5 @@
-"""Trial layer: tf.data input pipelines, uint8 images in, float32 batches at the model's native input out.
+"""Trial layer: tf.data input pipelines, uint8 images in, float32 batches at the model's native
+input out.
 
     train_batches(data, config)        the training split: shuffled each epoch, augmented per config
     eval_batches(data, split, config)  the `val` or `test` split: never shuffled, never augmented
@@ -47,9 +48,9 @@ import numpy as np
 import tensorflow as tf
 
 from trainables import models
+from trainables.config import NORMALIZE
 from trainables.images import decode_files, is_files
 
-NORMALIZE = ("none", "featurewise", "zca")
 STD_EPSILON = 1e-6  # added to the per-channel std, as ImageDataGenerator does
 # ZCA: W = U diag(1 / sqrt(lambda + ZCA_EPSILON)) U^T, lambda the eigenvalues of the covariance of
 # the channel-centred training images scaled to [0, 1]. ImageDataGenerator adds zca_epsilon=1e-6 to

@@ -12,8 +12,10 @@ that finishes its budget (or stops early by its own patience) also holds `test_l
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -38,6 +40,12 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
     fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
             "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
+
+
+def visible_gpus() -> int:
+    """GPUs TensorFlow sees in this process (those in CUDA_VISIBLE_DEVICES that exist)."""
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 def configure_tensorflow(settings: dict) -> None:
@@ -122,8 +130,12 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
-    configure_tensorflow(tensorflow_settings(resources.get("CPU", 1), resources.get("GPU", 0),
-                                             config.get("mixed_precision", True)))
+    # The GPU share Ray gave, if TensorFlow sees a GPU at all: a node that declares GPUs it does
+    # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
+    gpus = resources.get("GPU", 0) if visible_gpus() else 0
+    settings = tensorflow_settings(resources.get("CPU", 1), gpus,
+                                   config.get("mixed_precision", True))
+    configure_tensorflow(settings)
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
@@ -160,6 +172,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
         metrics["epoch"] = epoch + 1
         metrics["diverged"] = not math.isfinite(metrics["loss"])
         metrics["node_id"] = node_id
+        metrics["devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's, for this trial
+        metrics["precision"] = settings["policy"]
         metrics["params"] = model.count_params()
 
         if metrics["val_accuracy"] > state["best_val_accuracy"]:
@@ -178,9 +192,18 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
             metrics |= evaluate(model, data, config)
             model.set_weights(last_weights)
         if finished or metrics["diverged"] or (epoch + 1) % checkpoint_every == 0:
-            with tempfile.TemporaryDirectory() as folder:
-                _save(Path(folder), model, best_weights, state)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            try:
+                with tempfile.TemporaryDirectory() as folder:
+                    if config.get("fail_write_once_at_epoch") == epoch + 1 and not resumed:
+                        # Fault injection: the disk fills up as this checkpoint is written.
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
+                    _save(Path(folder), model, best_weights, state)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            except OSError as e:  # a full disk, a read-only or vanished storage folder
+                raise RuntimeError(
+                    f"cannot write the checkpoint of epoch {epoch + 1} ({e.strerror or e}: "
+                    f"{e.filename or 'the storage folder'}); free space or make the folder "
+                    f"writable, then continue the search with --resume") from None
         else:  # a checkpoint costs about 30 ms for BaseNet, seconds for ResNet50
             tune.report(metrics)
         if finished or metrics["diverged"]:

@@ -23,6 +23,16 @@ NATIVE_INPUT = {
     "fashion_cnn": FASHION, "fashion_mlp": FASHION,                # report 004
     "nasnet_mobile_head": IMAGENET, "nasnet_mobile_top50": IMAGENET,  # PathMNIST 28 -> 224 (000)
 }
+# Every model by catalogue name, known without importing Keras (the driver checks --set values
+# against it); a test keeps it equal to the families' BUILDERS.
+NAMES = (
+    "basenet", "basenet_bn_before", "basenet_bn_after", "basenet_batch_optimized", "basenet21",
+    "basenet22", "basenet23", "mired_v1", "mired_v2", "mired_v3", "mired_v4", "mired_v5",
+    "mired_bn_v1", "mired_bn_v2", "mired_bn_v3", "fashion_cnn", "fashion_mlp",
+    "resnet50_head", "resnet50_fc_head", "resnet50_conv_head", "resnet50_extractor_v1",
+    "resnet50_extractor_v2", "resnet50_extractor_v3", "resnet50_extractor_fc500",
+    "resnet50_finetune", "inception_resnet_v2_head", "nasnet_mobile_head", "nasnet_mobile_top50",
+    "mobilenet_cifar10")
 # The ImageNet backbone of a transfer model, by the prefix of its name.
 BACKBONE_PREFIXES = ("resnet50", "inception_resnet_v2", "nasnet_mobile", "mobilenet")
 

@@ -1,4 +1,5 @@
-"""BaseNet and the variants built from it (reports 000, 001, 002); native input 32x32x3.
+"""Trial layer: BaseNet and the variants built from it (reports 000, 001, 002); native input
+32x32x3.
 
 Notation as in ../shared/PRACTICE_MODELS.md: C(n,k) Conv2D, P MaxPooling2D 2x2, BN
 BatchNormalization, D(p) Dropout, F Flatten, FC(n) Dense. Convolutions use valid padding unless said.

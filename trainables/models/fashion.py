@@ -1,4 +1,4 @@
-"""Report 004's Fashion-MNIST CNN and one-hidden-layer MLP; native input 28x28x1."""
+"""Trial layer: report 004's Fashion-MNIST CNN and one-hidden-layer MLP; native input 28x28x1."""
 
 from __future__ import annotations
 

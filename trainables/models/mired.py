@@ -1,4 +1,5 @@
-"""MiRed V1-V5 and MiRed+BatchNormalization V1-V3 (report 002, all exact); native input 32x32x3.
+"""Trial layer: MiRed V1-V5 and MiRed+BatchNormalization V1-V3 (report 002, all exact); native input
+32x32x3.
 
 Every conv is valid-padded with stride 1 and a relu; P is MaxPooling2D 2x2. The report's Dropout
 rates are reproduced by one `dropout` hyperparameter, per model as its docstring says.

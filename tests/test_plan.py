@@ -1,0 +1,54 @@
+"""driver.plan: --set overrides of studies, strictly parsed and checked against the trial schema,
+before Ray starts (exit 2, one line)."""
+
+from __future__ import annotations
+
+import pytest
+
+import run_search
+from conftest import run
+from driver.plan import plan
+from driver.settings import UsageError
+
+
+def _plan(tmp_path, *args):
+    return plan(run_search.parse_args(["--dataset", "digits", "--storage-path", str(tmp_path),
+                                       *args]))
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--set", "optimizer"], "write KEY=VALUE"),
+    (["--set", "colour=red"], "not a grid axis or constant"),
+    (["--set", "fold=one"], "invalid literal"),
+    (["--set", "optimizer=lion"], "optimizer='lion' is not one of sgd, rmsprop"),
+    (["--set", "fold=0,7"], "fold=7 is not below folds=5"),
+    (["--set", "patience=-1"], "patience=-1 is not an integer >= 0"),
+])
+def test_bad_study_overrides_are_usage_errors(flag, message, tmp_path):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _plan(tmp_path, "--space", "optimizers_cv", *flag)
+
+
+@pytest.mark.parametrize("space, flag, message", [
+    ("model_comparison", "model=basenet,alexnet", "model='alexnet' is not one of"),
+    ("augmentation_grid", "zoom=0.2,2", "zoom=2.0 is not a number >= 0, <= 1"),
+    ("augmentation_grid", "normalize=l2", "normalize='l2' is not one of none, featurewise, zca"),
+])
+def test_set_values_are_checked_against_what_a_trial_accepts(space, flag, message, tmp_path):
+    proc = run("run_search.py", "--space", space, "--dataset", "digits", "--storage-path",
+               tmp_path, "--set", flag)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr and not list(tmp_path.iterdir())[1:]
+
+
+def test_set_narrows_and_widens_a_grid(tmp_path):
+    settings, _ = _plan(tmp_path, "--space", "augmentation_grid", "--set", "zoom=0.0,0.2",
+                        "--set", "normalize=none,featurewise")
+    assert settings.grid == {"flip": [False, True], "zoom": [0.0, 0.2],
+                             "normalize": ["none", "featurewise"]}
+    assert "normalize" not in settings.constants
+
+
+def test_set_is_refused_for_searches(tmp_path):
+    with pytest.raises(UsageError, match="--set applies to studies"):
+        _plan(tmp_path, "--space", "basenet", "--set", "dropout=0.1")
