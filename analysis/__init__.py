@@ -2,7 +2,7 @@
 
     from analysis import load, compare
     res = load("results/basenet")        # res.trials, res.epochs, res.skipped (analysis/results.py)
-    compare(["results/a", "results/b"])  # one row per search: its best trial (analysis/comparison.py)
+    compare(["results/a", "results/b"])  # one row per search, its best (analysis/comparison.py)
 
     python -m analysis results/basenet [...]                        # rebuild each report/
     python -m analysis compare results/a results/b --out results/comparison

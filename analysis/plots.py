@@ -109,8 +109,8 @@ def _axis(values: pd.Series, dist):
     span = (f(high) - f(low)) or 1.0
     numeric = pd.to_numeric(values, errors="coerce").astype(float)
     pos = (f(numeric.where(numeric > 0) if log else numeric) - f(low)) / span
-    tick_values = np.logspace(np.log10(low), np.log10(high), 5) if log else np.linspace(low, high, 5)
-    return pos, [(f(v) - f(low)) / span for v in tick_values], [f"{v:.3g}" for v in tick_values], False
+    ticks = np.logspace(np.log10(low), np.log10(high), 5) if log else np.linspace(low, high, 5)
+    return pos, [(f(v) - f(low)) / span for v in ticks], [f"{v:.3g}" for v in ticks], False
 
 
 def _present(v) -> bool:

@@ -140,7 +140,8 @@ def write(folder) -> Path:
     except Exception as e:  # a report without optuna.db beats no report
         res.skipped.append(("optuna.db", f"not written: {type(e).__name__}: {e}"))
 
-    lines += ["## Best configuration", "", _md(best) if len(best) else "No trial has a result yet.\n"]
+    lines += ["## Best configuration", "",
+              _md(best) if len(best) else "No trial has a result yet.\n"]
 
     dists, _ = optuna_study.distributions(res)
     searched = {k: d for k, d in dists.items() if not d.single()}

@@ -29,7 +29,8 @@ analysed from its files alone, anywhere, finished or not.
     test_accuracy  float64  reported by a trial that completed its budget, else NaN
     test_loss      float64  likewise
     params         Int64    the model's parameter count (<NA> without epochs)
-    time           float64  seconds of training, result.json's last time_total_s (0.0 without epochs)
+    time           float64  seconds of training: result.json's last time_total_s (0.0 without
+                            epochs; NaN where that number is damaged)
     started        float64  when the trial started, Unix seconds (NaN without epochs)
     diverged       bool     some epoch reported diverged (a NaN loss)
     retried        bool     Ray restarted it after a failure (error.txt, or repeated epochs)

@@ -137,7 +137,8 @@ def augmentation_grid(res: Results):
     table = pd.DataFrame(rows).sort_values(["zoom_range", "horizontal_flip"]).reset_index(drop=True)
 
     def plot(ax):
-        labels = [f"{'T' if r.horizontal_flip else 'F'}/{r.zoom_range:g}" for r in table.itertuples()]
+        labels = [f"{'T' if r.horizontal_flip else 'F'}/{r.zoom_range:g}"
+                  for r in table.itertuples()]
         x = range(len(table))
         ax.bar([i - 0.2 for i in x], table["test_accuracy"], 0.4, label="ours")
         ax.bar([i + 0.2 for i in x], table["reference_test_accuracy"], 0.4, label="report 002",

@@ -8,9 +8,10 @@ theirs.
 Every row of each table the experiments belong to is there, in the reports' order, with the
 report's number and source (as each experiment's search.json recorded them; the numbers live in
 search_spaces/_references.py); our columns are filled from whichever experiments ran that model
-(or head / init mode) on that table's dataset. Our row is the best trial by validation accuracy among those that completed their
-budget (and so have a test accuracy), else the best overall; its loss and accuracy columns are at
-its best epoch, as 002's tables give train / validation loss and accuracy beside test accuracy.
+(or head / init mode) on that table's dataset. Our row is the best trial by validation accuracy
+among those that completed their budget (and so have a test accuracy), else the best overall; its
+loss and accuracy columns are at its best epoch, as 002's tables give train / validation loss and
+accuracy beside test accuracy.
 Written as CSV, Markdown and LaTeX: table4_cub200, table5_pathmnist, table6_cifar10 (those with
 an experiment).
 """

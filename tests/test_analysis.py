@@ -205,7 +205,8 @@ def test_compare_gives_one_row_per_search_and_writes_its_files(results, tmp_path
 
     proc = run("-m", "analysis", "compare", *folders, "--out", tmp_path / "cmp")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == f"Comparison: {tmp_path / 'cmp' / 'comparison.md'}"
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last == f"Comparison: {tmp_path / 'cmp' / 'comparison.md'}"
     written = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
     assert list(written["experiment"]) == list(table["experiment"])
     for suffix in ("md", "tex"):
