@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.results import Results
+from analysis.results import STATUSES, Results
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under every common colour blindness.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
@@ -50,12 +50,10 @@ def save_plot(draw, path: Path) -> None:
 def _status_legend(fig, statuses, extra=()):
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], color=STATUS_STYLE[s][0], marker=STATUS_STYLE[s][1], linestyle="",
-                      label=s) for s in STATUSES_ORDER if s in set(statuses)]
+                      label=s) for s in STATUSES if s in set(statuses)]
     fig.legend(handles=handles + list(extra), loc="outside lower center",
                ncol=len(handles) + len(extra), title="trial status", frameon=False)
 
-
-STATUSES_ORDER = list(STATUS_STYLE)
 
 
 def curves(res: Results, path: Path, top: int = 5) -> None:

@@ -27,7 +27,6 @@ import pandas as pd
 import analysis.optuna_study as optuna_study
 import analysis.plots as plots
 import analysis.studies as studies
-from analysis.plots import save_plot  # noqa: F401  (kept for callers of report.save_plot)
 from analysis.results import TRIAL_COLUMNS, Results, best_trial, load
 
 SHOWN = ["trial_id", "status", "epochs", "best_epoch"]

@@ -24,7 +24,6 @@ from conftest import ROOT, run
 
 from analysis import compare, load
 from analysis.comparison import COLUMNS as COMPARE_COLUMNS
-from analysis.optuna_study import importances
 from analysis.plots import pareto_front
 from analysis.results import EPOCH_COLUMNS, TRIAL_COLUMNS, ExperimentError, error_line
 
