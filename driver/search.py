@@ -89,9 +89,9 @@ def run(settings: Settings, space: Space, data: Data) -> int:
 
     os.environ.update(WORKER_ENV)
     stop = _Stop(settings)
-    stop.install()
     try:
         start_ray(settings)
+        stop.install()  # after ray.init, which puts its own SIGTERM handler in
         settings = cluster.fit(settings, space.gpu)
         cluster.check_fits(settings)
     except UsageError as e:
@@ -100,7 +100,7 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         return 2
     except KeyboardInterrupt:
         ray.shutdown()
-        return 128 + stop.signal
+        return 128 + (stop.signal or signal.SIGINT)
     try:
         record.started(settings, space)
         results = make_tuner(settings, space, data).fit()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import json
 
 import numpy as np
+import pytest
 
 from analysis import visualize
 from conftest import run
@@ -30,6 +30,7 @@ def _experiment(tmp_path, config):
          "accuracy": 0.1, "val_loss": 1.0}) + "\n" for i in (1, 2)))
     model = models.build(config, (32, 32, 3), 10)
     save_weights(checkpoint / "best.npz", model.get_weights())
+    (checkpoint / "state.json").write_text(json.dumps({"epoch": 2, "best_val_accuracy": 0.2}))
     return experiment, checkpoint
 
 
