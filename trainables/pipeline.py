@@ -195,25 +195,37 @@ def _transform(data, shape, opts, augment, per_batch=False):
 def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, batch_size: int):
     """uint8 batch -> float32 `x * scale + offset` with one random affine transform per image
     (see `_random_transforms`) applied by `_affine_bilinear`, all in one XLA-compiled function
-    per (options, batch shape) and process.
-    A short last batch is padded to `batch_size` so XLA compiles one shape, not two (about 1.5 s
-    each on 2 cores); a reused Ray actor compiles once for all its trials."""
+    per (flip, zoom on/off, rotation on/off, batch shape) and process: the zoom and rotation
+    ranges are arguments, so the trials of a search that draws them (continuous) share one
+    compile (about 1.5-2.7 s each on 2 cores) instead of compiling, and keeping, one per trial.
+    A short last batch is padded to `batch_size` so XLA compiles one shape, not two; a reused Ray
+    actor compiles once for all its trials."""
     height, width, channels = x.shape[1:]
-    key = (flip, zoom, rotation, batch_size, height, width, channels, x.dtype)
+    key = (flip, zoom > 0, rotation > 0, batch_size, height, width, channels, x.dtype)
     if key not in _AUGMENT_FNS:
-        def augment(images, seed, scale, offset):
-            transforms = _random_transforms(batch_size, seed, height, width, flip, zoom, rotation)
+        def augment(images, seed, scale, offset, ranges):
+            zooms = (ranges[0], ranges[1]) if zoom > 0 else 0.0
+            angles = (ranges[2], ranges[3]) if rotation > 0 else 0.0
+            transforms = _random_transforms(batch_size, seed, height, width, flip, zooms, angles)
             return _affine_bilinear(images, transforms) * scale + offset
         signature = [tf.TensorSpec([batch_size, height, width, channels], x.dtype),
                      tf.TensorSpec([2], tf.int64), tf.TensorSpec([channels], tf.float32),
-                     tf.TensorSpec([channels], tf.float32)]
+                     tf.TensorSpec([channels], tf.float32), tf.TensorSpec([4], tf.float32)]
         _AUGMENT_FNS[key] = tf.function(augment, jit_compile=True, input_signature=signature)
+    _AUGMENT_FNS.move_to_end(key)
+    while len(_AUGMENT_FNS) > AUGMENT_FNS_SIZE:
+        _AUGMENT_FNS.popitem(last=False)
+    # float32 of the float64 bounds: the constants the ranges were when they were baked in
+    ranges = tf.constant(np.array([1 - zoom, 1 + zoom, -rotation, rotation], np.float32))
     n = tf.shape(x)[0]
     padded = tf.pad(x, [[0, batch_size - n], [0, 0], [0, 0], [0, 0]])
-    return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64), scale, offset)[:n]
+    return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64), scale, offset, ranges)[:n]
 
 
-_AUGMENT_FNS: dict = {}  # compiled once per process, reused by every trial's pipeline
+# Compiled once per process and key, reused by every trial's pipeline; the oldest go first (a
+# search draws flip x zoom on/off x rotation on/off x 4 batch sizes: 32 at most).
+_AUGMENT_FNS: OrderedDict = OrderedDict()
+AUGMENT_FNS_SIZE = 16
 
 
 def _random_transforms(n, seed, height: int, width: int, flip: bool, zoom: float,
@@ -221,16 +233,21 @@ def _random_transforms(n, seed, height: int, width: int, flip: bool, zoom: float
     """(n, 6) affine maps [a0, a1, a2, b0, b1, b2]: output pixel (x, y) reads the input at
     (a0 x + a1 y + a2, b0 x + b1 y + b2) = A (p - c) + c, c the image centre and
     A = R(theta) diag(zx, zy) diag(+-1, 1); a zoom < 1 magnifies, as in ImageDataGenerator
-    (the layout of ImageProjectiveTransformV3's first six parameters)."""
+    (the layout of ImageProjectiveTransformV3's first six parameters). `zoom` and `rotation` are
+    floats (0: off), or (low, high) pairs of float32 scalars drawn from (scales, degrees)."""
     s_flip, s_zoom, s_rot = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     ones = tf.ones([n])
     sign = tf.where(tf.random.stateless_uniform([n], s_flip) < 0.5, -1.0, 1.0) if flip else ones
-    if zoom > 0:
-        zx, zy = tf.unstack(tf.random.stateless_uniform([2, n], s_zoom, 1 - zoom, 1 + zoom))
+    if isinstance(zoom, (int, float)):
+        zoom = (1 - zoom, 1 + zoom) if zoom > 0 else None
+    if isinstance(rotation, (int, float)):
+        rotation = (-rotation, rotation) if rotation > 0 else None
+    if zoom is not None:
+        zx, zy = tf.unstack(tf.random.stateless_uniform([2, n], s_zoom, *zoom))
     else:
         zx = zy = ones
-    if rotation > 0:
-        theta = tf.random.stateless_uniform([n], s_rot, -rotation, rotation) * (math.pi / 180)
+    if rotation is not None:
+        theta = tf.random.stateless_uniform([n], s_rot, *rotation) * (math.pi / 180)
         cos, sin = tf.cos(theta), tf.sin(theta)
     else:
         cos, sin = ones, tf.zeros([n])

@@ -29,6 +29,7 @@ from trainables.folds import cv_fold
 # cost it 6 s there.
 
 _process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
+_imports_frozen = False  # gc.freeze() done: see freeze_imports
 
 
 def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) -> dict:
@@ -40,6 +41,18 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
     fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
             "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
+
+
+def freeze_imports() -> None:
+    """Once per process, at its first trial: collect, then move every object alive (modules,
+    TensorFlow, Ray: over a million) to the collector's permanent generation. Each trial's
+    clear_session then collects only what trials made: about 0.01 s instead of 0.2 s."""
+    global _imports_frozen
+    if not _imports_frozen:
+        import gc
+        _imports_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def visible_gpus() -> int:
@@ -136,6 +149,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     settings = tensorflow_settings(resources.get("CPU", 1), gpus,
                                    config.get("mixed_precision", True))
     configure_tensorflow(settings)
+    freeze_imports()
     keras.backend.clear_session()
     keras.utils.set_random_seed(config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold

@@ -1,0 +1,87 @@
+"""The default digits search, run as a user runs it, in this checkout and (optionally) others,
+alternately: wall time, first-epoch excess on reused actors, later epochs, test accuracy.
+
+    python bench/search_costs.py [--repeats 3] [--compare OTHER_CHECKOUT] [-- extra flags]
+
+First-epoch excess: a trial's first `time_this_iter_s` (Ray counts it from the trial's start on
+its actor) minus the median of its later epochs, over the trials that were not the first on
+their actor (a reused actor: same `pid` as an earlier trial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, machine
+
+
+def run(checkout: Path, storage: Path, name: str, extra: list) -> tuple[float, Path]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "run_search.py", "--space", "basenet", "--dataset",
+                           "digits", "--storage-path", str(storage), "--name", name, *extra],
+                          cwd=checkout, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
+    return time.perf_counter() - start, storage / name
+
+
+def costs(folder: Path) -> dict:
+    trials = []
+    for d in folder.iterdir():
+        lines = (d / "result.json").read_text().splitlines() if (d / "result.json").exists() else []
+        rows = [json.loads(l) for l in lines if l.strip()]
+        if rows:
+            trials.append(rows)
+    trials.sort(key=lambda rows: rows[0]["timestamp"] - rows[0]["time_this_iter_s"])
+    seen, excess, later = set(), [], []
+    for rows in trials:
+        pid = rows[0]["pid"]
+        iters = [r["time_this_iter_s"] for r in rows]
+        if len(iters) > 1:
+            later.extend(iters[1:])
+            if pid in seen:
+                excess.append(iters[0] - statistics.median(iters[1:]))
+        seen.add(pid)
+    best = json.loads((folder / "best_test.json").read_text())
+    return {"excess": statistics.median(excess), "excess_n": len(excess),
+            "excess_range": (min(excess), max(excess)), "later": statistics.median(later),
+            "epochs": sum(len(t) for t in trials), "test": best["test_accuracy"],
+            "val": best["val_accuracy"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--compare", type=Path, help="another checkout (e.g. a git worktree of main)")
+    p.add_argument("extra", nargs="*", help="flags for run_search.py (after --)")
+    args = p.parse_args()
+    checkouts = {"this": ROOT, **({"other": args.compare.resolve()} if args.compare else {})}
+    rows = {k: [] for k in checkouts}
+    print(f"machine: {machine()}; load before: {Path('/proc/loadavg').read_text().split()[:3]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):
+            for label, checkout in checkouts.items():
+                wall, folder = run(checkout, Path(tmp), f"{label}{r}", args.extra)
+                c = {"wall": wall, **costs(folder)}
+                rows[label].append(c)
+                print(f"{label} run {r + 1}: wall {wall:.1f} s, epochs {c['epochs']}, first-epoch "
+                      f"excess median {c['excess']:.2f} s over {c['excess_n']} reused-actor "
+                      f"trials (range {c['excess_range'][0]:.2f}-{c['excess_range'][1]:.2f}), "
+                      f"later epoch {c['later']:.3f} s, best val {c['val']:.4f}, test "
+                      f"{c['test']:.4f}", flush=True)
+    for label, rs in rows.items():
+        med = lambda k: statistics.median(x[k] for x in rs)  # noqa: E731
+        print(f"{label}: median wall {med('wall'):.1f} s, first-epoch excess {med('excess'):.2f} s,"
+              f" later epoch {med('later'):.3f} s, epochs {med('epochs')}, test {med('test'):.4f}")
+    print(f"load after: {Path('/proc/loadavg').read_text().split()[:3]}")
+
+
+if __name__ == "__main__":
+    main()
