@@ -101,6 +101,18 @@ def _md(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
+def _concurrency(trials_at_a_time) -> str:
+    """One line on repeatability: trials at a time make the order of results a matter of timing."""
+    if not isinstance(trials_at_a_time, int) or isinstance(trials_at_a_time, bool):
+        return "- trials at a time: not recorded"
+    if trials_at_a_time == 1:
+        return ("- one trial at a time: the same command gives the same trials, stop decisions "
+                "and metrics")
+    return (f"- up to {trials_at_a_time} trials at a time: the order in which results arrive, "
+            f"and so the sampler's proposals and ASHA's decisions, depend on timing; "
+            f"`--max-concurrent 1` makes a search repeatable")
+
+
 def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     budget = res.search.get("budget") or {}
     grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
@@ -116,7 +128,10 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
         f"{budget.get('reduction_factor')}",
         f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
         f"epochs trained: {len(res.epochs)}; training time: {hours * 60:.1f} min in all",
-        f"- search {'finished' if res.finished else 'did not finish'}",
+        f"- search {'finished' if res.finished else 'did not finish'}"
+        + (f" (stopped by its {res.search['stopped_by']})" if res.search.get("stopped_by")
+           else ""),
+        _concurrency(res.search.get("max_concurrent")),
         "- the search as an Optuna study: `../optuna.db` "
         f"(`optuna.load_study(study_name={res.name!r}, storage='sqlite:///.../optuna.db')`)", "",
     ]

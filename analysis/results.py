@@ -35,7 +35,8 @@ analysed from its files alone, anywhere, finished or not.
     diverged       bool     some epoch reported diverged (a NaN loss)
     retried        bool     Ray restarted it after a failure (error.txt, or repeated epochs)
     failed_epoch   Int64    the epoch it failed in: the first NaN epoch (diverged), the one after
-                            the last reported (error), the one it was resumed at (retried); <NA>
+                            the last reported (error), the one its error names or else the one
+                            it was resumed at (retried); <NA>
     error          str      error.txt's exception line, "" when Ray wrote none
     checkpoint     str      its newest intact checkpoint folder, "" when none
     config         object   params.json as a dict
@@ -364,9 +365,12 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
         row["failed_epoch"] = diverged_at
     elif row["status"] == "error":  # it failed in the epoch after its last report
         row["failed_epoch"] = (max(by_epoch) if by_epoch else 0) + 1
-    elif row["retried"]:  # the epoch it was resumed at: repeated, or the first one left
-        row["failed_epoch"] = next((b for a, b in zip(iterations, iterations[1:]) if b <= a),
-                                   iterations[0] if iterations else None)
+    elif row["retried"]:  # as its error says (the suite's own errors name the epoch), else the
+        # epoch it was resumed at: a repeated one, or the first one left
+        named = re.search(r"\bepoch (\d+)\b", error or "")
+        row["failed_epoch"] = int(named[1]) if named else next(
+            (b for a, b in zip(iterations, iterations[1:]) if b <= a),
+            iterations[0] if iterations else None)
     else:
         row["failed_epoch"] = None
     result_file = trial_dir / "result.json"

@@ -99,6 +99,18 @@ def test_run_search_connects_to_the_cluster_with_address(cluster, workers, tmp_p
     assert set(trial_nodes(tmp_path / "direct")) <= workers
 
 
+def test_a_trial_no_node_can_hold_is_one_line_not_pending_forever(cluster, tmp_path):
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+               "--cpus-per-trial", "2", "--storage-path", tmp_path, "--name", "big",
+               "--address", cluster.address,
+               env={k: v for k, v in cluster.env().items() if k.startswith(("RAY_", "PATH"))})
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: no node of the cluster can hold one trial of 2 CPU(s) and 0 GPU(s) (the largest "
+        "has 1 CPUs"), proc.stderr[-2000:]
+    assert not list(tmp_path.glob("big/trial_*"))
+
+
 def _intervals(folder: Path) -> list[tuple[float, float, str, str]]:
     """(start, end, devices, precision) of every trial, from its own per-epoch results. Ray's
     `timestamp` is whole seconds (floored): a start may be up to 1 s later, an end too."""

@@ -34,8 +34,9 @@ def test_an_address_that_does_not_answer_exits_2_within_15_seconds(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_search_on_the_same_experiment_exits_2_while_the_first_runs(tmp_path):
-    first = subprocess.Popen([sys.executable, *SMOKE, "--storage-path", str(tmp_path),
-                              "--name", "x"], cwd=ROOT, stdout=subprocess.PIPE,
+    first = subprocess.Popen([sys.executable, *SMOKE, "--num-samples", "2", "--max-epochs", "2",
+                              "--storage-path", str(tmp_path), "--name", "x"], cwd=ROOT,
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     lock = tmp_path / ".x.lock"
     deadline = time.time() + 60
