@@ -104,7 +104,7 @@ def _when(seconds: float, default: float) -> datetime.datetime:
 
 def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list:
     """One optuna FrozenTrial per trial, in the order they started."""
-    optuna = _quiet()
+    _quiet()
     from optuna.trial import FrozenTrial, TrialState
     states = STATES if states is None else states
     metric = res.metric if res.metric in res.epochs.columns else "val_accuracy"

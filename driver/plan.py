@@ -41,8 +41,8 @@ def check_writable(path: Path) -> None:
 def _weights(space: Space, given: str | None) -> str | None:
     if not space.transfer:
         if given:
-            raise UsageError(f"--weights applies to transfer spaces only; this space trains "
-                             f"from scratch")
+            raise UsageError("--weights applies to transfer spaces only; this space trains "
+                             "from scratch")
         return None
     weights = given or "imagenet"
     if weights in ("imagenet", "none"):
