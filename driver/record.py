@@ -55,14 +55,10 @@ def distributions(space: Space, settings: Settings, asks: int = 300) -> dict:
                 union[name] = CategoricalDistribution(
                     [*seen.choices, *(c for c in d.choices if c not in seen.choices)])
             elif isinstance(d, (FloatDistribution, IntDistribution)):
-                union[name] = replace_range(d, min(seen.low, d.low), max(seen.high, d.high))
+                union[name] = type(d)(min(seen.low, d.low), max(seen.high, d.high), log=d.log,
+                                      step=d.step)
         study.tell(trial, 0.0)
     return {k: distribution_to_json(d) for k, d in union.items()}
-
-
-def replace_range(d, low, high):
-    kind = type(d)
-    return kind(low, high, log=d.log, step=d.step)
 
 
 def write(settings: Settings, space: Space, **extra) -> None:

@@ -8,15 +8,14 @@ suite's loader. Corrupt, truncated or missing files must raise DataError with on
 from __future__ import annotations
 
 import gzip
-import io
 import pickle
 import struct
-import tarfile
 
 import numpy as np
 import pytest
 
 from conftest import run
+from test_download import _tgz
 from trainables import datasets
 from trainables.data import DataError
 
@@ -35,22 +34,12 @@ def _pickled(rows, labels, label_key):
                          b"data": rows, b"filenames": [b"x.png"] * len(rows)}, protocol=2)
 
 
-def _tar_gz(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, payload in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buffer.getvalue()
-
-
 def _cifar100(per_class_train=10, per_class_test=2, classes=30):
     """A miniature cifar-100-python.tar.gz: (archive bytes, train rows, train labels, test ...)."""
     y_train = np.repeat(np.arange(classes), per_class_train)
     y_test = np.repeat(np.arange(classes), per_class_test)
     x_train, x_test = _images(len(y_train), 1), _images(len(y_test), 2)
-    archive = _tar_gz({
+    archive = _tgz({
         "cifar-100-python/train": _pickled(x_train, y_train, b"fine_labels"),
         "cifar-100-python/test": _pickled(x_test, y_test, b"fine_labels"),
         "cifar-100-python/meta": pickle.dumps({b"fine_label_names": []}, protocol=2),
@@ -70,7 +59,7 @@ def _cifar10(per_batch=50):
     members["cifar-10-batches-py/test_batch"] = _pickled(x_test, y_test, b"labels")
     x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
-    return _tar_gz(members), x_train, y_train, x_test, y_test
+    return _tgz(members), x_train, y_train, x_test, y_test
 
 
 def _hwc(rows):
@@ -146,7 +135,7 @@ def test_broken_cifar100_archive_is_a_one_line_data_error_every_time(cache, dama
 
 def test_corrupt_batch_inside_a_valid_cifar100_archive_is_a_data_error(cache):
     archive, x_train, y_train, *_ = _cifar100()
-    bad = _tar_gz({"cifar-100-python/train": _pickled(x_train, y_train, b"fine_labels")[:200],
+    bad = _tgz({"cifar-100-python/train": _pickled(x_train, y_train, b"fine_labels")[:200],
                    "cifar-100-python/test": b"not a pickle"})
     (cache / "cifar-100-python-target_archive").write_bytes(bad)
     with pytest.raises(DataError) as error:
@@ -155,7 +144,7 @@ def test_corrupt_batch_inside_a_valid_cifar100_archive_is_a_data_error(cache):
 
 
 def test_archive_without_the_cifar_folder_is_a_data_error(cache):
-    (cache / "cifar-100-python-target_archive").write_bytes(_tar_gz({"other/file": b"x"}))
+    (cache / "cifar-100-python-target_archive").write_bytes(_tgz({"other/file": b"x"}))
     with pytest.raises(DataError) as error:
         datasets.load("cifar100_25")
     assert "cifar-100-python" in _one_line(error)
@@ -186,7 +175,7 @@ def test_cifar10_batch_with_wrong_sizes_is_a_data_error(cache):
                                                                b"labels") for i in range(1, 6)}
     members["cifar-10-batches-py/test_batch"] = _pickled(_images(10, 9)[:, :1000], np.arange(10),
                                                          b"labels")
-    (cache / "cifar-10-batches-py-target_archive").write_bytes(_tar_gz(members))
+    (cache / "cifar-10-batches-py-target_archive").write_bytes(_tgz(members))
     with pytest.raises(DataError) as error:
         datasets.load("cifar10")
     assert "test_batch" in _one_line(error)
