@@ -122,6 +122,12 @@ def _intervals(folder: Path) -> list[tuple[float, float, str, str]]:
     return out
 
 
+def _surely_running(spans: list[tuple[float, float]], at: float) -> int:
+    """How many trials were surely running at time `at`: a floored start `s` means it began
+    before s + 1, a floored last report `e` means it still ran until at least e."""
+    return sum(s + 1 <= at < e for s, e in spans)
+
+
 @pytest.mark.slow
 def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
     """A worker declaring 2 GPUs and 8 CPUs: small CNNs take a quarter GPU each, so at most 4
@@ -143,8 +149,7 @@ def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
     assert {precision for *_, precision in trials} == {"float32"}
     for gpu in ("0", "1"):
         spans = [(s, e) for s, e, d, _ in trials if d == gpu]
-        # trials surely running when a trial had surely started (1 s after its floored start)
-        most = max((sum(s <= t + 1 < e for s, e in spans) for t, _ in spans), default=0)
+        most = max((_surely_running(spans, t + 1) for t, _ in spans), default=0)
         assert most <= 4, (gpu, spans)
-    overall = max(sum(s <= t + 1 < e for s, e, *_ in trials) for t, *_ in trials)
-    assert overall >= 2  # the GPU share let trials run side by side
+    spans = [(s, e) for s, e, *_ in trials]
+    assert max(_surely_running(spans, t + 1) for t, _ in spans) >= 2  # trials ran side by side
