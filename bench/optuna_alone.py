@@ -43,7 +43,8 @@ def objective(trial):
     keras.backend.clear_session(); keras.utils.set_random_seed(seed)  # noqa: E702
     model = models.build(config, models.input_shape(config["model"], data.input_shape),
                          data.num_classes)
-    optimizers.compile(model, config["optimizer"], config["learning_rate"])
+    model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # as users do
     report = Report(trial); report.config = config  # noqa: E702
     history = model.fit(pipeline.train_batches(data, config), epochs=20, verbose=0,
                         validation_data=pipeline.eval_batches(data, "val", config),

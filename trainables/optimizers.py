@@ -32,6 +32,19 @@ def make(name: str, learning_rate: float):
 
 def compile(model, name: str, learning_rate: float) -> None:
     """Compile `model` for the suite's classification: a fresh `name` optimizer at
-    `learning_rate`, sparse categorical cross-entropy, accuracy."""
+    `learning_rate`, sparse categorical cross-entropy, accuracy; its optimizer and metric
+    variables built at once.
+
+    Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
+    first trace of the train step; a tf.function whose first trace creates variables is traced
+    a second time, so every trial traced its train step twice (0.3-0.5 s each for BaseNet on
+    2 cores). Built here on symbolic inputs (the same variables, all zeros: nothing random is
+    drawn, the weights stay bit-identical), the step is traced once. tests/test_speed.py keeps
+    both true."""
+    import tensorflow as tf
+
     model.compile(optimizer=make(name, learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    images = model.inputs[0]
+    model._symbolic_build(data_batch=(tf.TensorSpec(images.shape, images.dtype),
+                                      tf.TensorSpec((None,), tf.int32)))

@@ -104,7 +104,6 @@ def _restore(folder: Path, model, config: dict) -> tuple[dict, list]:
     state = json.loads((folder / "state.json").read_text())
     if phases.in_phase2(config, state["epoch"]):  # the saved optimizer is phase 2's
         phases.start_phase2(model, config)
-    model.optimizer.build(model.trainable_variables)  # so its saved state loads too
     model.load_weights(folder / "last.weights.h5")
     return state, load_weights(folder / "best.npz")
 
