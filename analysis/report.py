@@ -20,6 +20,7 @@ trainables is imported, so a report can be rebuilt anywhere:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -137,25 +138,25 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     ]
 
 
-def write(folder) -> Path:
-    """Write report/ (and optuna.db) inside the experiment folder; returns report/README.md."""
+def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
+    """Write report/ (and optuna.db) inside the experiment folder; returns report/README.md.
+
+    `best_test`, when given, returns best_test.json's record: a caller still computing it (the
+    driver tests the best trial in another process meanwhile) is waited for only once the plots
+    are drawn, before the tables that show the test score."""
     res = load(folder)
     out = res.folder / "report"
     out.mkdir(exist_ok=True)
-    trials, best, failures = trials_table(res), best_table(res), failures_table(res)
+    trials, failures = trials_table(res), failures_table(res)
     save_table(trials, out, "trials")
-    save_table(best, out, "best")
     save_table(failures, out, "failures")
     files = ["[trials](trials.md)", "[best](best.md)", "[failures](failures.md)"]
-    lines: list[str] = []
+    lines: list[str] = []  # the best configuration goes first: it is filled in after the plots
 
     try:
         optuna_study.write(res)
     except Exception as e:  # a report without optuna.db beats no report
         res.skipped.append(("optuna.db", f"not written: {type(e).__name__}: {e}"))
-
-    lines += ["## Best configuration", "",
-              _md(best) if len(best) else "No trial has a result yet.\n"]
 
     dists, _ = optuna_study.distributions(res)
     searched = {k: d for k, d in dists.items() if not d.single()}
@@ -190,6 +191,13 @@ def write(folder) -> Path:
         files += ["[curves.png](curves.png)", "[search.png](search.png)"]
         lines += ["## Learning curves", "", "![learning curves](curves.png)", "",
                   "![every trial](search.png)", ""]
+
+    if best_test is not None:
+        res.best_test = best_test()
+    best = best_table(res)
+    save_table(best, out, "best")
+    lines[:0] = ["## Best configuration", "",
+                 _md(best) if len(best) else "No trial has a result yet.\n"]
 
     if res.space in studies.TABLES and len(res.trials):
         table, plot = studies.TABLES[res.space](res)

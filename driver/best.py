@@ -3,31 +3,56 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from analysis.results import best_trial, load
 from trainables.data import Data
 
 
-def evaluate_best_trial(experiment: Path, data: Data) -> dict | None:
-    """The best trial's test scores: its own when it finished its budget (it tested its best
-    weights), else its best weights from its latest checkpoint tested here (TensorFlow imported
-    only then). Written to best_test.json; None when no trial has a usable result."""
+def test_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
+    """Start scoring the best trial on the test set; returns the function that waits for the
+    record (also written to best_test.json; None when no trial has a usable result).
+
+    A trial that finished its budget tested its best weights itself: that score is the record,
+    at once. One that ASHA stopped is tested here from its latest checkpoint's best weights, in a
+    spawned child process: the driver goes on writing the report while the child imports
+    TensorFlow (about 3 s) and tests (and TensorFlow never holds GPU memory in the driver)."""
     trials = load(experiment).trials
     best = best_trial(trials)
     if best is None or not best["checkpoint"]:
-        return None
+        return lambda: None
     row = trials.set_index("trial_id").loc[best["trial_id"]]
-    if row["test_accuracy"] == row["test_accuracy"]:  # not NaN: the trial tested these weights
-        scores = {"test_loss": float(row["test_loss"]), "test_accuracy": float(row["test_accuracy"])}
-    else:  # stopped by ASHA before its budget: test its best weights here
-        from trainables.evaluate import evaluate
-        from trainables.train import compiled_model, load_weights
-        model = compiled_model(best["config"], data)
-        model.set_weights(load_weights(Path(best["checkpoint"]) / "best.npz"))
-        scores = evaluate(model, data, best["config"])
     record = {"trial_id": best["trial_id"],
               "checkpoint": str(Path(best["checkpoint"]).relative_to(experiment)),
-              "val_accuracy": best["val_accuracy"], **scores}
-    (experiment / "best_test.json").write_text(json.dumps(record, indent=2))
-    return record
+              "val_accuracy": best["val_accuracy"]}
+
+    def written(scores: dict) -> dict:
+        (experiment / "best_test.json").write_text(json.dumps(record | scores, indent=2))
+        return record | scores
+
+    if row["test_accuracy"] == row["test_accuracy"]:  # not NaN: the trial tested these weights
+        scores = written({"test_loss": float(row["test_loss"]),
+                          "test_accuracy": float(row["test_accuracy"])})
+        return lambda: scores
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(_test_weights, best["config"], Path(best["checkpoint"]), data)
+
+    def wait() -> dict:
+        try:
+            return written(future.result())
+        finally:
+            pool.shutdown()
+    return wait
+
+
+def _test_weights(config: dict, checkpoint: Path, data: Data) -> dict:
+    from trainables.evaluate import evaluate
+    from trainables.train import compiled_model, load_weights
+
+    model = compiled_model(config, data)
+    model.set_weights(load_weights(checkpoint / "best.npz"))
+    return evaluate(model, data, config)
+

@@ -118,7 +118,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
     import ray
 
     from analysis import report
-    from driver.best import evaluate_best_trial
+    from driver.best import test_best_trial
 
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
@@ -135,8 +135,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    evaluate_best_trial(settings.experiment, data)
-    path = report.write(settings.experiment)
+    path = report.write(settings.experiment, test_best_trial(settings.experiment, data))
     ray.shutdown()  # flush the workers' logs first: the last line is ours
     if out_of_time:
         print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "

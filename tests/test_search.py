@@ -94,9 +94,13 @@ def test_analysis_of_a_folder_that_is_no_experiment_exits_2(tmp_path):
 
 def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smoke_search, tmp_path):
     """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
-    best weights from the checkpoint and tests them."""
+    best weights from the checkpoint and tests them in a child process while the report is
+    written; the report's best table shows that score."""
+    import pandas as pd
+
+    from analysis import report
+    from driver.best import test_best_trial
     from trainables.loaders import load_digits
-    from driver.best import evaluate_best_trial
 
     folder, _ = smoke_search
     copy = tmp_path / "copy"
@@ -109,6 +113,10 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     result_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     (copy / "best_test.json").unlink()
 
-    record = evaluate_best_trial(copy, load_digits())
+    report.write(copy, test_best_trial(copy, load_digits()))
+    record = json.loads((copy / "best_test.json").read_text())
     assert record["trial_id"] == best["trial_id"]
     assert record["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
+    shown = pd.read_csv(copy / "report" / "best.csv").iloc[0]
+    assert shown["trial_id"] == best["trial_id"]
+    assert shown["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
