@@ -103,3 +103,33 @@ def test_the_train_step_is_traced_once_and_trains_the_same_weights(digits, optim
     assert history == plain_history
     for a, b in zip(weights, plain_weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("model_name", ["basenet", "basenet_bn_after"])
+def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
+    """The rule gives BaseNet at batch 32 several train steps per call on a CPU (more on a GPU);
+    two epochs with it and with one step per call: the same weights and per-epoch metrics (to
+    float rounding: the same ops in the same order, only the loop around them differs)."""
+    import keras
+
+    from trainables.train import compiled_model, steps_per_execution
+    config = {"model": model_name, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
+              "dropout": 0.2, "seed": 1}
+    runs = {}
+    for spe in (None, 1):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(1)
+        model = compiled_model(config, digits, spe)
+        history = model.fit(pipeline.train_batches(digits, config), epochs=2, verbose=0,
+                            validation_data=pipeline.eval_batches(digits, "val", config)).history
+        runs[model.steps_per_execution] = model.get_weights(), history
+    assert set(runs) == {steps_per_execution(model, 32, len(digits.y_train)), 1}
+    assert steps_per_execution(model, 32, len(digits.y_train)) == 4
+    assert steps_per_execution(model, 32, len(digits.y_train), "gpu") == 34  # an epoch's steps
+    assert steps_per_execution(model, 256, len(digits.y_train)) == 1
+    (auto_weights, auto_history), (one_weights, one_history) = runs[4], runs[1]
+    for a, b in zip(auto_weights, one_weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert auto_history.keys() == one_history.keys()
+    for key in one_history:
+        np.testing.assert_allclose(auto_history[key], one_history[key], rtol=1e-6, atol=1e-7)

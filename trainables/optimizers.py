@@ -30,10 +30,10 @@ def make(name: str, learning_rate: float):
     return classes[name](learning_rate)
 
 
-def compile(model, name: str, learning_rate: float) -> None:
+def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1) -> None:
     """Compile `model` for the suite's classification: a fresh `name` optimizer at
-    `learning_rate`, sparse categorical cross-entropy, accuracy; its optimizer and metric
-    variables built at once.
+    `learning_rate`, sparse categorical cross-entropy, accuracy, `steps_per_execution` train
+    steps per call of the train function; its optimizer and metric variables built at once.
 
     Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
     first trace of the train step; a tf.function whose first trace creates variables is traced
@@ -44,7 +44,7 @@ def compile(model, name: str, learning_rate: float) -> None:
     import tensorflow as tf
 
     model.compile(optimizer=make(name, learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
     images = model.inputs[0]
     model._symbolic_build(data_batch=(tf.TensorSpec(images.shape, images.dtype),
                                       tf.TensorSpec((None,), tf.int32)))

@@ -31,7 +31,8 @@ def start_phase2(model, config: dict) -> None:
         raise ValueError(f"{model.name} has no backbone to unfreeze (an extractor head on cached "
                          f"features?); drop phase1_epochs") from None
     unfreeze_top(base, config.get("unfreeze", "all"))
-    optimizers.compile(model, config["optimizer"], finetune_learning_rate(config))
+    optimizers.compile(model, config["optimizer"], finetune_learning_rate(config),
+                       model.steps_per_execution)
 
 
 def in_phase2(config: dict, epochs_done: int) -> bool:

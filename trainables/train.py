@@ -81,14 +81,53 @@ def configure_tensorflow(settings: dict) -> None:
     keras.mixed_precision.set_global_policy(settings["policy"])
 
 
-def compiled_model(config: dict, data: Data):
+# Work one call of the train function should cover, in multiply-accumulates (forward and
+# backward, 3x the forward's): about 10 ms of work. Below it, Keras's per-call cost (Python, a
+# tf.function call, waking the thread pool, a host-device sync on a GPU: 0.5-1 ms and more) is a
+# visible share of a small model's step. CPU: 2e8, about 10-15 ms on one core of the 2-core
+# development box (BaseNet trains at 15-20 GMAC/s there). GPU: 1e10, assuming about 1 TMAC/s for
+# small CNNs, where a step is mostly dispatch: not yet measured on a GPU.
+TARGET_MACS_PER_EXECUTION = {"cpu": 2e8, "gpu": 1e10}
+
+
+def macs_per_sample(model) -> int:
+    """Forward multiply-accumulates of one sample through the model's kernels: a dense layer's
+    kernel once, a convolution's once per output position (nested models included)."""
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a backbone inside the model
+            total += macs_per_sample(layer)
+            continue
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            positions = np.prod(layer.output.shape[1:3]) if len(kernel.shape) == 4 else 1
+            total += int(np.prod(kernel.shape)) * int(positions)
+    return total
+
+
+def steps_per_execution(model, batch_size: int, train_size: int, device: str = "cpu") -> int:
+    """Train steps per call of the train function: enough for the device's
+    TARGET_MACS_PER_EXECUTION, at most an epoch's steps. A fixed rule of the model, batch size,
+    split and device kind; the weights and per-epoch metrics do not depend on it (a test keeps
+    them equal to one step per call)."""
+    per_step = 3 * macs_per_sample(model) * batch_size
+    steps = math.ceil(train_size / batch_size)
+    wanted = math.ceil(TARGET_MACS_PER_EXECUTION[device] / max(per_step, 1))
+    return max(1, min(steps, wanted))
+
+
+def compiled_model(config: dict, data: Data, spe: int | None = None):
     """The model at its input shape (models.input_shape), which the pipeline converts any dataset
-    to; compiled with the config's optimizer."""
+    to; compiled with the config's optimizer and `spe` steps per execution (None: the rule of
+    `steps_per_execution` for the device TensorFlow trains on)."""
     from trainables import models, optimizers
 
     model = models.build(config, models.input_shape(config["model"], data.input_shape),
                          data.num_classes)
-    optimizers.compile(model, config["optimizer"], config["learning_rate"])
+    if spe is None:
+        spe = steps_per_execution(model, int(config["batch_size"]), len(data.y_train),
+                                  "gpu" if visible_gpus() else "cpu")
+    optimizers.compile(model, config["optimizer"], config["learning_rate"], spe)
     return model
 
 
