@@ -82,12 +82,13 @@ def configure_tensorflow(settings: dict) -> None:
 
 
 # Work one call of the train function should cover, in multiply-accumulates (forward and
-# backward, 3x the forward's): about 10 ms of work. Below it, Keras's per-call cost (Python, a
-# tf.function call, waking the thread pool, a host-device sync on a GPU: 0.5-1 ms and more) is a
-# visible share of a small model's step. CPU: 2e8, about 10-15 ms on one core of the 2-core
-# development box (BaseNet trains at 15-20 GMAC/s there). GPU: 1e10, assuming about 1 TMAC/s for
-# small CNNs, where a step is mostly dispatch: not yet measured on a GPU.
-TARGET_MACS_PER_EXECUTION = {"cpu": 2e8, "gpu": 1e10}
+# backward, 3x the forward's): about 3 ms. Below it, Keras's per-call cost (Python, a tf.function
+# call, waking the thread pool, a host-device sync on a GPU: 0.5-1 ms and more) is a visible share
+# of a step. CPU: 5e7, 3 ms on one core of the 2-core development box (15-20 GMAC/s), so BaseNet at
+# batch 32 (6e7 a step) keeps 1: more steps per call gained nothing measurable there and cost
+# 0.05-0.1 s more tracing (docs/benchmarks.md). GPU: 3e9, assuming about 1 TMAC/s for small
+# CNNs, whose steps are mostly dispatch: not yet measured on a GPU.
+TARGET_MACS_PER_EXECUTION = {"cpu": 5e7, "gpu": 3e9}
 
 
 def macs_per_sample(model) -> int:
