@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import sys
+import threading
 
 from search_spaces._common import Space
 from trainables import datasets
@@ -127,16 +128,20 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
     # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
     # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
     out_of_time = incomplete and settings.time_budget is not None and signalled is None
+    ray_down = threading.Thread(target=ray.shutdown, name="ray-shutdown")
     if incomplete and not out_of_time:
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
+        ray_down.start()  # Ray's processes take about a second to exit: the report meanwhile
         path = report.write(settings.experiment)
-        ray.shutdown()  # flush the workers' logs first: the last lines are ours
+        ray_down.join()  # the workers' logs are flushed: the last lines are ours
         print(f"Report of the finished trials: {path}")
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    path = report.write(settings.experiment, test_best_trial(settings.experiment, data))
-    ray.shutdown()  # flush the workers' logs first: the last line is ours
+    tested = test_best_trial(settings.experiment, data)
+    ray_down.start()
+    path = report.write(settings.experiment, tested)
+    ray_down.join()
     if out_of_time:
         print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
               f"ones were stopped.")
