@@ -10,7 +10,7 @@ from analysis.results import best_trial, load
 from trainables.data import Data
 
 
-def test_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
+def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
     """Start scoring the best trial on the test set; returns the function that waits for the
     record (also written to best_test.json; None when no trial has a usable result).
 
@@ -55,4 +55,3 @@ def _test_weights(config: dict, checkpoint: Path, data: Data) -> dict:
     model = compiled_model(config, data)
     model.set_weights(load_weights(checkpoint / "best.npz"))
     return evaluate(model, data, config)
-

@@ -119,7 +119,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
     import ray
 
     from analysis import report
-    from driver.best import test_best_trial
+    from driver.best import score_best_trial
 
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
@@ -138,7 +138,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    tested = test_best_trial(settings.experiment, data)
+    tested = score_best_trial(settings.experiment, data)
     ray_down.start()
     path = report.write(settings.experiment, tested)
     ray_down.join()

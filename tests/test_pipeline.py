@@ -186,7 +186,7 @@ def test_grey_images_become_rgb_at_32x32_for_a_cifar_model():
     assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 0], out[..., 2])
     assert np.isclose(out[0, 0, 0, 0], 200 / 255) and np.isclose(out[0, -1, -1, 0], 100 / 255)
     model = train.compiled_model({"model": "mired_v5", "optimizer": "adam",
-                                  "learning_rate": 1e-3}, data)
+                                  "learning_rate": 1e-3, "batch_size": 8}, data)
     assert model.input_shape == (None, 32, 32, 3)
 
 

@@ -99,7 +99,7 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     import pandas as pd
 
     from analysis import report
-    from driver.best import test_best_trial
+    from driver.best import score_best_trial
     from trainables.loaders import load_digits
 
     folder, _ = smoke_search
@@ -113,7 +113,7 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     result_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     (copy / "best_test.json").unlink()
 
-    report.write(copy, test_best_trial(copy, load_digits()))
+    report.write(copy, score_best_trial(copy, load_digits()))
     record = json.loads((copy / "best_test.json").read_text())
     assert record["trial_id"] == best["trial_id"]
     assert record["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
