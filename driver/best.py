@@ -37,7 +37,8 @@ def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
         return lambda: scores
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_quiet)
     future = pool.submit(_test_weights, best["config"], Path(best["checkpoint"]), data)
 
     def wait() -> dict:
@@ -46,6 +47,14 @@ def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
         finally:
             pool.shutdown()
     return wait
+
+
+def _quiet() -> None:
+    """The child's stderr to /dev/null: TensorFlow's start-up lines (oneDNN, CUDA probing, which
+    no log level silences) would otherwise follow the search's last lines. Its errors still reach
+    the driver, raised by the future."""
+    import os
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
 
 def _test_weights(config: dict, checkpoint: Path, data: Data) -> dict:
