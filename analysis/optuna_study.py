@@ -97,9 +97,10 @@ def distributions(res: Results) -> tuple[dict, str]:
     return dists, "inferred from the trials (search.json has no distributions)"
 
 
-def _when(seconds: float, default: float) -> datetime.datetime:
-    seconds = seconds if 0 <= seconds < 1e11 else default  # NaN or damaged: the search's start
-    return datetime.datetime.fromtimestamp(seconds)
+def _when(seconds, default: float = 0.0) -> datetime.datetime:
+    """A Unix time as a datetime; `default` for NaN or a damaged value."""
+    seconds = _number(seconds)
+    return datetime.datetime.fromtimestamp(seconds if 0 <= seconds < 1e11 else default)
 
 
 def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list:
@@ -109,8 +110,7 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
     states = STATES if states is None else states
     metric = res.metric if res.metric in res.epochs.columns else "val_accuracy"
     by_trial = {t: rows for t, rows in res.epochs.groupby("trial_id", sort=False)}
-    default_start = _number(res.search.get("started"))
-    default_start = default_start if 0 <= default_start < 1e11 else 0.0
+    search_start = _when(res.search.get("started")).timestamp()  # for trials with no start
     trials = []
     for number, (_, t) in enumerate(res.trials.sort_values("started", kind="stable",
                                                            na_position="last").iterrows()):
@@ -137,7 +137,7 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
         rows = by_trial.get(t["trial_id"])
         intermediate = {} if rows is None else {
             int(e): float(v) for e, v in zip(rows["epoch"], rows[metric]) if not math.isnan(v)}
-        start = _when(t["started"], default_start)
+        start = _when(t["started"], search_start)
         test = float(t["test_accuracy"])
         trials.append(FrozenTrial(
             number=number, state=state, value=value, datetime_start=start,

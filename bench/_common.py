@@ -22,11 +22,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d')}"
 
 
-def search(storage: Path, name: str, *args) -> tuple[float, Path]:
-    """Run `python run_search.py ...` as a user would; (wall seconds, experiment folder)."""
+def search(storage: Path, name: str, *args, checkout: Path = ROOT) -> tuple[float, Path]:
+    """Run `python run_search.py ...` as a user would, from `checkout` (this one, or a worktree
+    of another commit); (wall seconds, experiment folder)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "run_search.py", "--storage-path", str(storage),
-                           "--name", name, *map(str, args)], cwd=ROOT, capture_output=True,
+                           "--name", name, *map(str, args)], cwd=checkout, capture_output=True,
                           text=True)
     wall = time.perf_counter() - start
     if proc.returncode:

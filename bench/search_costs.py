@@ -13,23 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import ROOT, machine
-
-
-def run(checkout: Path, storage: Path, name: str, extra: list) -> tuple[float, Path]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "run_search.py", "--space", "basenet", "--dataset",
-                           "digits", "--storage-path", str(storage), "--name", name, *extra],
-                          cwd=checkout, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
-    return time.perf_counter() - start, storage / name
+from _common import ROOT, machine, search
 
 
 def costs(folder: Path) -> dict:
@@ -68,7 +55,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for label, checkout in checkouts.items():
-                wall, folder = run(checkout, Path(tmp), f"{label}{r}", args.extra)
+                wall, folder = search(Path(tmp), f"{label}{r}", "--space", "basenet",
+                                      "--dataset", "digits", *args.extra, checkout=checkout)
                 c = {"wall": wall, **costs(folder)}
                 rows[label].append(c)
                 print(f"{label} run {r + 1}: wall {wall:.1f} s, epochs {c['epochs']}, first-epoch "

@@ -72,21 +72,30 @@ def test_a_reused_process_does_not_grow_over_trials(digits):
     assert len(pipeline._AUGMENT_FNS) <= 4
 
 
+def _two_epochs(digits, config: dict, compiled) -> tuple:
+    """A fresh session seeded with config["seed"], then `compiled()` (a compiled model) trained
+    two epochs with validation: (model, weights, per-epoch history)."""
+    import keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config["seed"])
+    model = compiled()
+    history = model.fit(pipeline.train_batches(digits, config), epochs=2, verbose=0,
+                        validation_data=pipeline.eval_batches(digits, "val", config)).history
+    return model, model.get_weights(), history
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_the_train_step_is_traced_once_and_trains_the_same_weights(digits, optimizer):
     """optimizers.compile builds the optimizer and metrics before the first trace, so a trial
     traces its train step once (Keras alone traces it twice: the first trace creates those
     variables); two epochs give bit-identical weights and metrics to a plain `model.compile`."""
-    import keras
-
     from trainables import models, optimizers
 
     config = {"model": "basenet", "optimizer": optimizer, "learning_rate": 1e-3,
               "batch_size": 64, "dropout": 0.3, "seed": 0}
-    runs = []
-    for ours in (True, False):
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(0)
+    traces = {True: [], False: []}
+
+    def counted(ours: bool):
         model = models.build(config, models.input_shape("basenet", digits.input_shape),
                              digits.num_classes)
         if ours:
@@ -94,14 +103,13 @@ def test_the_train_step_is_traced_once_and_trains_the_same_weights(digits, optim
         else:
             model.compile(optimizer=optimizers.make(optimizer, 1e-3),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        traces = []
         step = model.train_step
-        model.train_step = lambda data: traces.append(1) or step(data)
-        history = model.fit(pipeline.train_batches(digits, config), epochs=2, verbose=0,
-                            validation_data=pipeline.eval_batches(digits, "val", config)).history
-        runs.append((len(traces), model.get_weights(), history))
-    (ours, weights, history), (plain, plain_weights, plain_history) = runs
-    assert (ours, plain) == (1, 2)
+        model.train_step = lambda data: traces[ours].append(1) or step(data)
+        return model
+
+    _, weights, history = _two_epochs(digits, config, lambda: counted(True))
+    _, plain_weights, plain_history = _two_epochs(digits, config, lambda: counted(False))
+    assert (len(traces[True]), len(traces[False])) == (1, 2)
     assert history == plain_history
     for a, b in zip(weights, plain_weights, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -125,20 +133,13 @@ def test_steps_per_execution_rule(digits):
 def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
     """Two epochs with 4 train steps per call and with 1: the same weights and per-epoch metrics
     (to float rounding: the same ops in the same order, only the loop around them differs)."""
-    import keras
-
     from trainables.train import compiled_model
     config = {"model": model_name, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
               "dropout": 0.2, "seed": 1}
     runs = {}
     for spe in (4, 1):
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(1)
-        model = compiled_model(config, digits, spe)
+        model, *runs[spe] = _two_epochs(digits, config, lambda: compiled_model(config, digits, spe))
         assert model.steps_per_execution == spe
-        history = model.fit(pipeline.train_batches(digits, config), epochs=2, verbose=0,
-                            validation_data=pipeline.eval_batches(digits, "val", config)).history
-        runs[spe] = model.get_weights(), history
     (auto_weights, auto_history), (one_weights, one_history) = runs[4], runs[1]
     for a, b in zip(auto_weights, one_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
