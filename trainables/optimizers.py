@@ -30,10 +30,34 @@ def make(name: str, learning_rate: float):
     return classes[name](learning_rate)
 
 
+def _without_all_reduce(optimizer):
+    """`optimizer`, summing gradients over replicas only under a distribution strategy.
+
+    Keras 3.15's TensorFlow optimizer all-reduces the gradients in every trace, also over the
+    one replica of no strategy. That all-reduce is a graph-mode tf.custom_gradient, which
+    registers a new gradient function in TensorFlow's process-wide gradient registry and never
+    removes it; its closure holds the traced gradients, so every trial's train-step graph
+    (1,000-3,000 operations) stayed alive in a reused actor after clear_session: +10-20 MiB per
+    trial (tensorflow#62854, keras#17458). With one replica the sum is the gradients themselves,
+    so they pass through unchanged (bit-identical weights; tests/test_speed.py keeps both)."""
+    import tensorflow as tf
+
+    all_reduce = optimizer._all_reduce_sum_gradients
+
+    def sum_gradients(grads_and_vars):
+        if tf.distribute.has_strategy():
+            return all_reduce(grads_and_vars)
+        return list(grads_and_vars)
+
+    optimizer._all_reduce_sum_gradients = sum_gradients
+    return optimizer
+
+
 def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1) -> None:
     """Compile `model` for the suite's classification: a fresh `name` optimizer at
-    `learning_rate`, sparse categorical cross-entropy, accuracy, `steps_per_execution` train
-    steps per call of the train function; its optimizer and metric variables built at once.
+    `learning_rate` (without the leaking all-reduce: `_without_all_reduce`), sparse categorical
+    cross-entropy, accuracy, `steps_per_execution` train steps per call of the train function;
+    its optimizer and metric variables built at once.
 
     Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
     first trace of the train step; a tf.function whose first trace creates variables is traced
@@ -43,7 +67,7 @@ def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1
     both true."""
     import tensorflow as tf
 
-    model.compile(optimizer=make(name, learning_rate), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=_without_all_reduce(make(name, learning_rate)), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=steps_per_execution)
     images = model.inputs[0]
     model._symbolic_build(data_batch=(tf.TensorSpec(images.shape, images.dtype),
