@@ -67,8 +67,9 @@ def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1
     both true."""
     import tensorflow as tf
 
-    model.compile(optimizer=_without_all_reduce(make(name, learning_rate)), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    model.compile(optimizer=_without_all_reduce(make(name, learning_rate)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
     images = model.inputs[0]
     model._symbolic_build(data_batch=(tf.TensorSpec(images.shape, images.dtype),
                                       tf.TensorSpec((None,), tf.int32)))
