@@ -20,6 +20,14 @@ def run(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def report_csv(path):
+    """A report's trials.csv or best.csv as a DataFrame. Trial ids stay strings: Ray's are 8 hex
+    digits, and an all-digit one (2% of them) or one like "1234e567" would otherwise be read as a
+    number and compare unequal to the id in the folder's name."""
+    import pandas as pd
+    return pd.read_csv(path, dtype={"trial_id": str})
+
+
 @pytest.fixture(scope="session")
 def smoke_search(tmp_path_factory):
     """A real smoke search of the basenet space on digits; the experiment folder."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, report_csv, run
 
 pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
 
@@ -64,7 +64,7 @@ def _interrupt(folder: Path, sig: int, storage: Path, again: int | None = None
 def _check_complete(folder: Path, before: dict, broken: str | None = None) -> pd.DataFrame:
     """After resuming: every trial once, all epochs, finished trials not re-run, report there."""
     assert json.loads((folder / "search.json").read_text())["finished"]
-    trials = pd.read_csv(folder / "report" / "trials.csv")
+    trials = report_csv(folder / "report" / "trials.csv")
     assert len(trials) == TRIALS and trials["trial_id"].is_unique
     healthy = trials[trials["trial_id"] != broken]
     assert (healthy["status"] == "completed").all() and (healthy["epochs"] == EPOCHS).all()
@@ -94,9 +94,9 @@ def test_sigint_or_sigterm_stops_cleanly_reports_and_resumes_from_checkpoints(tm
     assert last.startswith("Interrupted. Continue with: python run_search.py --space basenet")
     assert last.endswith("--resume")
     if sig == signal.SIGTERM:  # stopping is the same as for SIGINT, whose resume is checked below
-        assert "unfinished" in pd.read_csv(folder / "report" / "trials.csv")["status"].values
+        assert "unfinished" in report_csv(folder / "report" / "trials.csv")["status"].values
         return
-    partial = pd.read_csv(folder / "report" / "trials.csv")  # analysable right away
+    partial = report_csv(folder / "report" / "trials.csv")  # analysable right away
     assert "unfinished" in set(partial["status"]) and "completed" in set(partial["status"])
 
     unfinished = {d: text for d, text in before.items() if "test_accuracy" not in text}

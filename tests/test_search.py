@@ -3,10 +3,9 @@
 import json
 import shutil
 
-import pandas as pd
 import pytest
 
-from conftest import run
+from conftest import report_csv, run
 from search_spaces import load
 from search_spaces._common import SMOKE_BUDGET
 
@@ -24,7 +23,7 @@ def test_search_writes_every_report_file(smoke_search):
 
 def test_trials_table_holds_every_trial_and_asha_stopped_some(smoke_search):
     folder, _ = smoke_search
-    trials = pd.read_csv(folder / "report" / "trials.csv")
+    trials = report_csv(folder / "report" / "trials.csv")
     assert len(trials) == SMOKE_BUDGET.num_samples
     for column in ["trial_id", "status", "epochs", "optimizer", "learning_rate", "batch_size",
                    "dropout", "val_accuracy", "val_loss", "test_accuracy"]:
@@ -62,8 +61,8 @@ def test_per_epoch_results_have_the_contract_metrics(smoke_search):
 
 def test_best_configuration_is_tested_and_beside_the_reference(smoke_search):
     folder, _ = smoke_search
-    best = pd.read_csv(folder / "report" / "best.csv")
-    trials = pd.read_csv(folder / "report" / "trials.csv")
+    best = report_csv(folder / "report" / "best.csv")
+    trials = report_csv(folder / "report" / "trials.csv")
     assert len(best) == 1
     assert best["val_accuracy"].iloc[0] == trials["val_accuracy"].max()
     test = json.loads((folder / "best_test.json").read_text())
@@ -96,8 +95,6 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
     best weights from the checkpoint and tests them in a child process while the report is
     written; the report's best table shows that score."""
-    import pandas as pd
-
     from analysis import report
     from driver.best import score_best_trial
     from trainables.loaders import load_digits
@@ -117,6 +114,6 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     record = json.loads((copy / "best_test.json").read_text())
     assert record["trial_id"] == best["trial_id"]
     assert record["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
-    shown = pd.read_csv(copy / "report" / "best.csv").iloc[0]
+    shown = report_csv(copy / "report" / "best.csv").iloc[0]
     assert shown["trial_id"] == best["trial_id"]
     assert shown["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)

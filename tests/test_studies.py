@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import run
+from conftest import report_csv, run
 from trainables.loaders import load_digits
 from trainables.folds import cv_fold
 
@@ -32,7 +32,7 @@ def test_optimizers_cv_runs_and_rebuilds_report_000_table(tmp_path):
                "--storage-path", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     folder = tmp_path / "optimizers_cv"
-    trials = pd.read_csv(folder / "report" / "trials.csv")
+    trials = report_csv(folder / "report" / "trials.csv")
     assert len(trials) == 6 and (trials["status"] == "completed").all()
     configs = [json.loads(p.read_text()) for p in folder.glob("trial_*/params.json")]
     assert sorted((c["optimizer"], c["fold"]) for c in configs) == sorted(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from conftest import run
+from conftest import report_csv, run
 from test_images import write_cub
 from driver import features, weights
 from trainables import datasets, models, phases, pipeline, train
@@ -273,8 +273,7 @@ def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
                "--num-samples", "2", "--max-epochs", "2", "--image-size", "32")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     experiment = tmp_path / "results" / "finetune_resnet"
-    import pandas as pd
-    trials = pd.read_csv(experiment / "report" / "trials.csv")
+    trials = report_csv(experiment / "report" / "trials.csv")
     for column in ["head", "phase1_epochs", "unfreeze", "finetune_lr_ratio", "flip", "zoom",
                    "rotation", "val_accuracy", "test_accuracy"]:
         assert column in trials.columns, column
