@@ -133,7 +133,7 @@ def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_pat
     # Damage every checkpoint of an unfinished trial, as a disk fault would: that trial fails
     # alone, the others finish. (Falling back to an earlier checkpoint: test_resume_falls_back.)
     unfinished = [d for d, text in before.items() if "test_accuracy" not in text]
-    for weights in unfinished[0].glob("checkpoint_*/last.weights.h5"):
+    for weights in unfinished[0].glob("checkpoint_*/last.npz"):
         weights.write_bytes(weights.read_bytes()[:100])
 
     resumed = run(*SEARCH, "--storage-path", tmp_path, "--resume", env=ENV)
@@ -163,7 +163,7 @@ def test_resume_falls_back_to_an_earlier_checkpoint_when_the_newest_is_truncated
         folder.mkdir()
         _save(folder, model, model.get_weights(), {"epoch": epoch, "best_val_accuracy": 0.5,
                                                    "best_monitor": 1.0, "waited": 0})
-    newest = tmp_path / "checkpoint_000002" / "last.weights.h5"
+    newest = tmp_path / "checkpoint_000002" / "last.npz"
     newest.write_bytes(newest.read_bytes()[:100])
 
     restored, state, best = _resume(tmp_path / "checkpoint_000002", config, data)
@@ -175,6 +175,37 @@ def test_resume_falls_back_to_an_earlier_checkpoint_when_the_newest_is_truncated
     (tmp_path / "checkpoint_000001" / "state.json").write_text("{not json")
     assert _resume(tmp_path / "checkpoint_000002", config, data) is None  # start over
     keras.backend.clear_session()
+
+
+def test_resume_reads_the_earlier_hdf5_checkpoints_and_rejects_another_models(tmp_path):
+    """Checkpoints written before last.npz (Keras's last.weights.h5) still resume, optimizer
+    state included; a last.npz whose arrays do not fit the model is not loaded."""
+    import numpy as np
+
+    from trainables.loaders import load_digits
+    from trainables.train import _resume, _save, compiled_model
+
+    data = load_digits()
+    config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
+              "dropout": 0.0, "seed": 0}
+    model = compiled_model(config, data)
+    model.fit(data.x_train[:128] / 255.0, data.y_train[:128], epochs=1, verbose=0)
+    state = {"epoch": 1, "best_val_accuracy": 0.5, "best_monitor": 1.0, "waited": 0}
+    old = tmp_path / "old" / "checkpoint_000001"
+    old.mkdir(parents=True)
+    _save(old, model, model.get_weights(), state)
+    (old / "last.npz").unlink()
+    model.save_weights(old / "last.weights.h5")
+    restored, _, _ = _resume(old, config, data)
+    for a, b in zip(restored.get_weights() + restored.optimizer.variables,
+                    model.get_weights() + model.optimizer.variables):
+        np.testing.assert_array_equal(a, b)
+    assert int(restored.optimizer.iterations.numpy()) == 4  # 128 samples, fit's batches of 32
+
+    other = tmp_path / "other" / "checkpoint_000001"
+    other.mkdir(parents=True)
+    _save(other, model, model.get_weights(), state)
+    assert _resume(other, {**config, "optimizer": "sgd"}, data) is None  # fewer slots: rejected
 
 
 def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0):
