@@ -81,6 +81,23 @@ def best_table(res: Results) -> pd.DataFrame:
     }])
 
 
+def untested_note(res: Results, best: pd.DataFrame) -> str:
+    """Why the best configuration has no test score, in one line; "" when it has one."""
+    if not len(best) or pd.notna(best["test_accuracy"].iloc[0]):
+        return ""
+    trial = res.trials.set_index("trial_id").loc[best["trial_id"].iloc[0]]
+    every = res.search.get("checkpoint_every")
+    if trial["checkpoint"] or trial["status"] == "unfinished":
+        return ("No test score yet: the search stopped before its best trial was tested; "
+                "`--resume` finishes the search and tests it.\n")
+    if isinstance(every, int) and every > 1 and trial["epochs"] < every:
+        return (f"No test score: ASHA stopped this trial at epoch {trial['epochs']}, before its "
+                f"first checkpoint (`--checkpoint-every {every}`), so none of its weights were "
+                f"kept to test.\n")
+    return ("No test score: no checkpoint of this trial can be read (missing or damaged; see "
+            "Skipped), so there are no weights of it to test.\n")
+
+
 def failures_table(res: Results) -> pd.DataFrame:
     """Diverged, failed (error) and retried trials: the epoch it happened in and why."""
     rows = []
@@ -197,7 +214,8 @@ def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
     best = best_table(res)
     save_table(best, out, "best")
     lines[:0] = ["## Best configuration", "",
-                 _md(best) if len(best) else "No trial has a result yet.\n"]
+                 _md(best) if len(best) else "No trial has a result yet.\n",
+                 *filter(None, [untested_note(res, best)])]
 
     if res.space in studies.TABLES and len(res.trials):
         table, plot = studies.TABLES[res.space](res)

@@ -216,10 +216,14 @@ def test_native_shape_data_passes_unchanged_and_digits_trains_fashion_mlp():
     assert pipeline._converted(data.x_val, (32, 32, 3)) is data.x_val
 
 
-def test_tf_data_uses_a_private_pool_sized_to_the_trials_cpus():
-    ds = pipeline.train_batches(_data(_random_images(8)), {"batch_size": 4})
+def test_tf_data_uses_a_private_pool_sized_to_the_trials_cpus_and_no_autotuner():
+    data = _data(_random_images(8))
     expected = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    assert ds.options().threading.private_threadpool_size == expected
+    for ds in (pipeline.train_batches(data, {"batch_size": 4}),
+               pipeline.eval_batches(data, "val", {"batch_size": 4})):
+        assert ds.options().threading.private_threadpool_size == expected
+        # tf.data's autotuner costs a one-core trial about 0.1 s an epoch (docs/benchmarks.md)
+        assert ds.options().autotune.enabled is False
 
 
 def test_a_split_too_big_to_keep_converted_is_converted_per_batch_the_same_way(monkeypatch):

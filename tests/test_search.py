@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -91,16 +92,8 @@ def test_analysis_of_a_folder_that_is_no_experiment_exits_2(tmp_path):
     assert proc.returncode == 2 and "no search.json" in proc.stderr
 
 
-def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smoke_search, tmp_path):
-    """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
-    best weights from the checkpoint and tests them in a child process while the report is
-    written; the report's best table shows that score."""
-    from analysis import report
-    from driver.best import score_best_trial
-    from trainables.loaders import load_digits
-
-    folder, _ = smoke_search
-    copy = tmp_path / "copy"
+def _untested_copy(folder, copy) -> tuple[Path, dict]:
+    """A copy of the experiment whose best trial reported no test score (as one ASHA stopped)."""
     shutil.copytree(folder, copy)
     best = json.loads((copy / "best_test.json").read_text())
     result_file = copy / f"trial_{best['trial_id']}" / "result.json"
@@ -109,6 +102,45 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
         row.pop("test_accuracy", None), row.pop("test_loss", None)
     result_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     (copy / "best_test.json").unlink()
+    return result_file.parent, best
+
+
+def test_report_says_why_the_best_trial_has_no_test_score(smoke_search, tmp_path):
+    """Where the best trial has no test score, the report says why in one line under the best
+    table: not tested yet (the search stopped first), or no weights kept to test."""
+    from analysis import report
+    from driver.best import score_best_trial
+    from trainables.loaders import load_digits
+
+    _untested_copy(smoke_search[0], tmp_path / "untested")
+    readme = report.write(tmp_path / "untested").read_text()
+    assert "No test score yet: the search stopped before its best trial was tested" in readme
+
+    trial, best = _untested_copy(smoke_search[0], tmp_path / "no_checkpoint")
+    for checkpoint in trial.glob("checkpoint_*"):
+        shutil.rmtree(checkpoint)
+    epochs = len((trial / "result.json").read_text().splitlines())
+    search = json.loads((tmp_path / "no_checkpoint" / "search.json").read_text())
+    search["checkpoint_every"] = epochs + 1  # it stopped before its first checkpoint
+    (tmp_path / "no_checkpoint" / "search.json").write_text(json.dumps(search))
+    assert score_best_trial(tmp_path / "no_checkpoint", load_digits())() is None
+    readme = report.write(tmp_path / "no_checkpoint").read_text()
+    assert (f"ASHA stopped this trial at epoch {epochs}, before its first checkpoint "
+            f"(`--checkpoint-every {epochs + 1}`)") in readme
+    assert report_csv(tmp_path / "no_checkpoint" / "report" / "best.csv").iloc[0][
+        "trial_id"] == best["trial_id"]
+
+
+def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smoke_search, tmp_path):
+    """When the best trial has no test score of its own (ASHA stopped it), the driver loads its
+    best weights from the checkpoint and tests them in a child process while the report is
+    written; the report's best table shows that score."""
+    from analysis import report
+    from driver.best import score_best_trial
+    from trainables.loaders import load_digits
+
+    copy = tmp_path / "copy"
+    _, best = _untested_copy(smoke_search[0], copy)
 
     report.write(copy, score_best_trial(copy, load_digits()))
     record = json.loads((copy / "best_test.json").read_text())

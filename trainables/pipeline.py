@@ -103,12 +103,18 @@ def _options(config: dict) -> dict:
 
 def _tf_options() -> tf.data.Options:
     """A private thread pool as large as TensorFlow's intra-op pool (the trial's CPUs when the
-    trainable set it, else the machine's), one thread per op inside it."""
+    trainable set it, else the machine's), one thread per op inside it; parallel maps use all of
+    it, prefetch buffers grow as the model waits (tf.data's fixed rules, not its autotuner).
+
+    tf.data's autotuner costs a trial that has one core to itself about 0.1 s per epoch, most of
+    it after the epoch's last batch (iterators of an autotuned pipeline end slowly when no other
+    core is free): a BaseNet epoch on digits took 0.31 s with it and 0.22 s without, two trials
+    at a time on 2 cores (docs/benchmarks.md)."""
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
     options.threading.max_intra_op_parallelism = 1
-    options.autotune.cpu_budget = threads
+    options.autotune.enabled = False
     options.deterministic = True
     return options
 
