@@ -253,7 +253,8 @@ def _checkpoint(trial_dir: Path, folder: Path, skipped: list) -> str:
         if not ckpt.is_dir():
             skipped.append((rel, "not a folder"))
             continue
-        if not any((ckpt / f).exists() for f in ("state.json", "best.npz", "last.npz", "last.weights.h5")):
+        if not any((ckpt / f).exists()
+                   for f in ("state.json", "best.npz", "last.npz", "last.weights.h5")):
             skipped.append((rel, "holds none of state.json, best.npz, last.npz; an "
                                  "earlier checkpoint is used"))
             continue

@@ -135,7 +135,7 @@ def compiled_model(config: dict, data: Data, spe: int | None = None):
 def _save(folder: Path, model, best_weights: list, state: dict) -> None:
     """A trial's checkpoint: last.npz (the model's weights, then its optimizer's variables: step,
     learning rate, moments), best.npz (the best weights by val_accuracy), state.json. Arrays in
-    .npz files: 3 ms an epoch for BaseNet, where Keras's HDF5 save_weights took 25 ms."""
+    .npz files: 3 ms an epoch for BaseNet, where Keras's HDF5 save_weights took 24 ms."""
     save_weights(folder / "last.npz",
                  model.get_weights() + [v.numpy() for v in model.optimizer.variables])
     save_weights(folder / "best.npz", best_weights)
