@@ -213,9 +213,10 @@ def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
         res.best_test = best_test()
     best = best_table(res)
     save_table(best, out, "best")
+    note = untested_note(res, best)
     lines[:0] = ["## Best configuration", "",
                  _md(best) if len(best) else "No trial has a result yet.\n",
-                 *filter(None, [untested_note(res, best)])]
+                 *([note] if note else [])]
 
     if res.space in studies.TABLES and len(res.trials):
         table, plot = studies.TABLES[res.space](res)
