@@ -59,8 +59,9 @@ def _quiet() -> None:
 
 def _test_weights(config: dict, checkpoint: Path, data: Data) -> dict:
     from trainables.evaluate import evaluate
-    from trainables.train import compiled_model, load_weights
+    from trainables.train import compiled_model, import_keras, load_weights
 
+    import_keras()
     model = compiled_model(config, data)
     model.set_weights(load_weights(checkpoint / "best.npz"))
     return evaluate(model, data, config)
