@@ -1,5 +1,6 @@
 """The default digits search, run as a user runs it, in this checkout and (optionally) others,
-alternately: wall time, first-epoch excess on reused actors, later epochs, test accuracy.
+alternately: wall time, search loop (Tuner.fit), trials' own seconds (their time_total_s, summed), first-epoch
+excess on reused actors, later epochs, test accuracy.
 
     python bench/search_costs.py [--repeats 3] [--compare OTHER_CHECKOUT] [-- extra flags]
 
@@ -37,7 +38,9 @@ def costs(folder: Path) -> dict:
                 excess.append(iters[0] - statistics.median(iters[1:]))
         seen.add(pid)
     best = json.loads((folder / "best_test.json").read_text())
-    return {"excess": statistics.median(excess), "excess_n": len(excess),
+    record = json.loads((folder / "search.json").read_text())
+    return {"loop": record["finished"] - record["started"],
+            "trial_s": sum(rows[-1]["time_total_s"] for rows in trials),"excess": statistics.median(excess), "excess_n": len(excess),
             "excess_range": (min(excess), max(excess)), "later": statistics.median(later),
             "epochs": sum(len(t) for t in trials), "test": best["test_accuracy"],
             "val": best["val_accuracy"]}
@@ -59,14 +62,16 @@ def main() -> None:
                                       "--dataset", "digits", *args.extra, checkout=checkout)
                 c = {"wall": wall, **costs(folder)}
                 rows[label].append(c)
-                print(f"{label} run {r + 1}: wall {wall:.1f} s, epochs {c['epochs']}, first-epoch "
+                print(f"{label} run {r + 1}: wall {wall:.1f} s, search loop {c['loop']:.1f} s, "
+                      f"trials {c['trial_s']:.1f} s, epochs {c['epochs']}, first-epoch "
                       f"excess median {c['excess']:.2f} s over {c['excess_n']} reused-actor "
                       f"trials (range {c['excess_range'][0]:.2f}-{c['excess_range'][1]:.2f}), "
                       f"later epoch {c['later']:.3f} s, best val {c['val']:.4f}, test "
                       f"{c['test']:.4f}", flush=True)
     for label, rs in rows.items():
         med = lambda k: statistics.median(x[k] for x in rs)  # noqa: E731
-        print(f"{label}: median wall {med('wall'):.1f} s, first-epoch excess {med('excess'):.2f} s,"
+        print(f"{label}: median wall {med('wall'):.1f} s, loop {med('loop'):.1f} s, trials "
+              f"{med('trial_s'):.1f} s, first-epoch excess {med('excess'):.2f} s,"
               f" later epoch {med('later'):.3f} s, epochs {med('epochs')}, test {med('test'):.4f}")
     print(f"load after: {Path('/proc/loadavg').read_text().split()[:3]}")
 

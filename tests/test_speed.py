@@ -1,6 +1,7 @@
 """Speed and memory changes that must not change what is trained: the compiled augmentation is
-shared by every zoom and rotation range and gives the same pixels; a reused actor's memory stays
-bounded over many trials."""
+shared by every zoom and rotation range and gives the same pixels; a model kept across a reused
+actor's trials trains bit for bit as a fresh one; a reused actor's memory stays bounded over many
+trials."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from trainables import pipeline
+from trainables import pipeline, reuse
 from trainables.loaders import load_digits
+from trainables.train import compiled_model
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,7 @@ def test_a_reused_process_does_not_grow_over_trials(digits):
     from _inprocess import Recorder, rss_mib
 
     pipeline._AUGMENT_FNS.clear()
+    reuse.clear()
     rng = np.random.default_rng(0)
     optimizers = ["adam", "rmsprop", "sgd", "nadam"]
     rss = []
@@ -68,8 +71,9 @@ def test_a_reused_process_does_not_grow_over_trials(digits):
             rss.append(rss_mib())
     assert rss[-1] <= 1.2 * rss[4], [round(r) for r in rss]
     # what grew before: one compiled augmentation kept per drawn (zoom, rotation); now one per
-    # (flip, batch size) here
+    # (flip, batch size) here; and one kept model per optimizer
     assert len(pipeline._AUGMENT_FNS) <= 4
+    assert len(reuse._CACHE) == 4
 
 
 def test_a_finished_trials_train_step_graph_is_freed(digits):
@@ -178,6 +182,62 @@ def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
     assert auto_history.keys() == one_history.keys()
     for key in one_history:
         np.testing.assert_allclose(auto_history[key], one_history[key], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("optimizer, lr, dropout, other_dropout, other_batch", [
+    ("adam", 1e-3, 0.3, 0.45, 32),     # dropout rates as variables; another batch size
+    ("sgd", 2e-2, 0.2, 0.1, 64),       # and SGD's decay schedule's rate
+    ("rmsprop", 1e-3, 0.0, 0.0, 128),  # no dropout: the layer is left as Keras made it
+])
+def test_kept_model_trains_like_a_fresh_one(digits, optimizer, lr, dropout, other_dropout,
+                                            other_batch):
+    """A trial on a model an earlier trial traced (another rate, dropout, batch size and seed)
+    ends with the weights and per-epoch metrics of a freshly built one, bit for bit."""
+    reuse.clear()
+    config = {"model": "basenet", "optimizer": optimizer, "learning_rate": lr,
+              "batch_size": 64, "dropout": dropout, "seed": 3}
+    _, fresh_weights, fresh_history = _two_epochs(digits, config,
+                                                  lambda: compiled_model(config, digits))
+    other = {**config, "learning_rate": lr * 3, "dropout": other_dropout, "seed": 5,
+             "batch_size": other_batch}
+    first, _, _ = _two_epochs(digits, other, lambda: reuse.model(other, digits))  # kept after
+    kept, kept_weights, kept_history = _two_epochs(digits, config,
+                                                   lambda: reuse.model(config, digits))
+    assert kept is first  # the traced model was reused
+    for a, b in zip(fresh_weights, kept_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert fresh_history == kept_history
+    reuse.clear()
+
+
+def test_structure_changes_are_not_shared(digits):
+    import keras
+    reuse.clear()
+    base = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
+            "dropout": 0.2, "seed": 0}
+    keras.utils.set_random_seed(0)
+    a = reuse.model(base, digits)
+    assert reuse.model({**base, "learning_rate": 1e-4, "batch_size": 32}, digits) is a
+    assert reuse.model({**base, "optimizer": "nadam"}, digits) is not a
+    assert reuse.model({**base, "dropout": 0.0}, digits) is not a
+    assert reuse.model({**base, "model": "basenet_bn_after"}, digits) is not a
+    reuse.clear()
+
+
+def test_kept_models_are_bounded(digits, monkeypatch):
+    """At most CACHE_SIZE kept models per process: the least recently used goes first."""
+    reuse.clear()
+    monkeypatch.setattr(reuse, "CACHE_SIZE", 2)
+    base = {"model": "basenet", "learning_rate": 1e-3, "batch_size": 64, "dropout": 0.2,
+            "seed": 0}
+    adam = reuse.model({**base, "optimizer": "adam"}, digits)
+    sgd = reuse.model({**base, "optimizer": "sgd"}, digits)
+    assert reuse.model({**base, "optimizer": "adam"}, digits) is adam  # now the most recent
+    reuse.model({**base, "optimizer": "nadam"}, digits)  # sgd's goes
+    assert len(reuse._CACHE) == 2
+    assert reuse.model({**base, "optimizer": "adam"}, digits) is adam
+    assert reuse.model({**base, "optimizer": "sgd"}, digits) is not sgd
+    reuse.clear()
 
 
 def test_trials_import_keras_without_its_scikit_learn_and_matplotlib_extras():

@@ -140,17 +140,28 @@ def steps_per_execution(model, batch_size: int, train_size: int, device: str = "
     return max(1, min(steps, wanted))
 
 
-def compiled_model(config: dict, data: Data, spe: int | None = None):
-    """The model at its input shape (models.input_shape), which the pipeline converts any dataset
-    to; compiled with the config's optimizer and `spe` steps per execution (None: the rule of
-    `steps_per_execution` for the device TensorFlow trains on)."""
-    from trainables import models, optimizers
+def built_model(config: dict, data: Data):
+    """The model, uncompiled, at its input shape (models.input_shape), which the pipeline converts
+    any dataset to."""
+    from trainables import models
+    return models.build(config, models.input_shape(config["model"], data.input_shape),
+                        data.num_classes)
 
-    model = models.build(config, models.input_shape(config["model"], data.input_shape),
-                         data.num_classes)
+
+def trial_steps_per_execution(model, config: dict, data: Data) -> int:
+    """`steps_per_execution`'s rule for this trial on the device TensorFlow trains on."""
+    return steps_per_execution(model, int(config["batch_size"]), len(data.y_train),
+                               "gpu" if visible_gpus() else "cpu")
+
+
+def compiled_model(config: dict, data: Data, spe: int | None = None):
+    """`built_model` compiled with the config's optimizer and `spe` steps per execution (None:
+    `trial_steps_per_execution`)."""
+    from trainables import optimizers
+
+    model = built_model(config, data)
     if spe is None:
-        spe = steps_per_execution(model, int(config["batch_size"]), len(data.y_train),
-                                  "gpu" if visible_gpus() else "cpu")
+        spe = trial_steps_per_execution(model, config, data)
     optimizers.compile(model, config["optimizer"], config["learning_rate"], spe)
     return model
 
@@ -215,7 +226,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     import ray
     from ray import tune
 
-    from trainables import phases, pipeline
+    from trainables import phases, pipeline, reuse
     from trainables.evaluate import evaluate
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
@@ -240,8 +251,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
             raise RuntimeError(f"no checkpoint of this trial loads (newest: {folder})")
     if resumed:
         model, state, best_weights = resumed
-    else:
-        model = compiled_model(config, data)
+    else:  # a model this actor traced already, when one has the same structure (reuse.py)
+        model = reuse.model(config, data)
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
         best_weights = model.get_weights()
     train_ds = pipeline.train_batches(data, config)
