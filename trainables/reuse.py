@@ -6,9 +6,9 @@ building the graphs: forward, gradient, one optimizer update per variable, metri
 Grappler), twice a later digits epoch. What a traced function bakes in is the model's structure,
 the optimizer's class and constant settings, steps_per_execution and the precision policy; the
 learning rate is already a variable, and the batch size is not baked in (the datasets' batch
-dimension is unknown). The one searched hyperparameter baked in is each Dropout layer's rate: here it reads
-two variables instead (rate and 1 / (1 - rate)), computed exactly as Keras computes them, so a
-kept model trains bit for bit as a fresh one.
+dimension is unknown). The one searched hyperparameter baked in is each Dropout layer's rate:
+here it reads two variables instead (rate and 1 / (1 - rate)), computed exactly as TensorFlow's
+dropout computes them, so a kept model trains bit for bit as a fresh one.
 
 `model(config, data)` builds the fresh model as before (same seed, so the same initial weights)
 and, when a kept model has the same key, copies the fresh model's variables (weights, BatchNorm
@@ -79,9 +79,9 @@ def _key(fresh, optimizer, spe: int) -> str:
     steps_per_execution, precision policy (loss and metrics are every model's:
     optimizers.compile)."""
     def layer(l):
-        c = {k: v for k, v in l.get_config().items() if k not in ("name", "seed", "rate")}
-        if isinstance(l, keras.layers.Dropout):  # Keras gives a 0-rate Dropout no seed state
-            c["active"] = l.rate > 0
+        c = {k: v for k, v in l.get_config().items() if k not in ("name", "seed")}
+        if type(l) is keras.layers.Dropout:  # its rate is a variable (_variable_dropout), but
+            c["rate"] = c["rate"] > 0        # Keras gives a 0-rate Dropout no seed state
         return [type(l).__name__, c, [list(map(str, w.shape)) for w in l.weights]]
 
     opt = optimizer.get_config()
@@ -115,8 +115,10 @@ def _copy_state(fresh, optimizer, kept) -> None:
 
 
 def _dropouts(m) -> list:
+    """`m`'s Dropout layers of a rate above 0 (not its subclasses: spatial dropout and others
+    keep their rate, and it stays in the key)."""
     return [l for l in m._flatten_layers(include_self=False)
-            if isinstance(l, keras.layers.Dropout) and l.rate > 0]
+            if type(l) is keras.layers.Dropout and l.rate > 0]
 
 
 def _set_rate(layer, rate: float) -> None:
