@@ -1,6 +1,6 @@
 """The default digits search, run as a user runs it, in this checkout and (optionally) others,
-alternately: wall time, search loop (Tuner.fit), trials' own seconds (their time_total_s, summed), first-epoch
-excess on reused actors, later epochs, test accuracy.
+alternately: wall time, search loop (Tuner.fit), the trials' own seconds (their time_total_s,
+summed), first-epoch excess on reused actors, later epochs, test accuracy.
 
     python bench/search_costs.py [--repeats 3] [--compare OTHER_CHECKOUT] [-- extra flags]
 
@@ -40,7 +40,8 @@ def costs(folder: Path) -> dict:
     best = json.loads((folder / "best_test.json").read_text())
     record = json.loads((folder / "search.json").read_text())
     return {"loop": record["finished"] - record["started"],
-            "trial_s": sum(rows[-1]["time_total_s"] for rows in trials),"excess": statistics.median(excess), "excess_n": len(excess),
+            "trial_s": sum(rows[-1]["time_total_s"] for rows in trials),
+            "excess": statistics.median(excess), "excess_n": len(excess),
             "excess_range": (min(excess), max(excess)), "later": statistics.median(later),
             "epochs": sum(len(t) for t in trials), "test": best["test_accuracy"],
             "val": best["val_accuracy"]}
