@@ -255,7 +255,8 @@ model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 model.compile("sgd", "mse")
 model.fit(keras.ops.ones((4, 3)), keras.ops.zeros((4, 2)), verbose=0)
 import matplotlib.pyplot, sklearn.model_selection
-print("loaded:", loaded, "after:", "sklearn" in sys.modules, sys.modules["matplotlib.pyplot"] is not None)
+print("loaded:", loaded, "after:", "sklearn" in sys.modules,
+      sys.modules["matplotlib.pyplot"] is not None)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "loaded: [] after: True True"
