@@ -12,7 +12,7 @@ import pytest
 
 from trainables import pipeline, reuse
 from trainables.loaders import load_digits
-from trainables.train import compiled_model
+from trainables.train import compiled_model, trial_model
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +200,9 @@ def test_kept_model_trains_like_a_fresh_one(digits, optimizer, lr, dropout, othe
                                                   lambda: compiled_model(config, digits))
     other = {**config, "learning_rate": lr * 3, "dropout": other_dropout, "seed": 5,
              "batch_size": other_batch}
-    first, _, _ = _two_epochs(digits, other, lambda: reuse.model(other, digits))  # kept after
+    first, _, _ = _two_epochs(digits, other, lambda: trial_model(other, digits))  # kept after
     kept, kept_weights, kept_history = _two_epochs(digits, config,
-                                                   lambda: reuse.model(config, digits))
+                                                   lambda: trial_model(config, digits))
     assert kept is first  # the traced model was reused
     for a, b in zip(fresh_weights, kept_weights, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -216,11 +216,11 @@ def test_structure_changes_are_not_shared(digits):
     base = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
             "dropout": 0.2, "seed": 0}
     keras.utils.set_random_seed(0)
-    a = reuse.model(base, digits)
-    assert reuse.model({**base, "learning_rate": 1e-4, "batch_size": 32}, digits) is a
-    assert reuse.model({**base, "optimizer": "nadam"}, digits) is not a
-    assert reuse.model({**base, "dropout": 0.0}, digits) is not a
-    assert reuse.model({**base, "model": "basenet_bn_after"}, digits) is not a
+    a = trial_model(base, digits)
+    assert trial_model({**base, "learning_rate": 1e-4, "batch_size": 32}, digits) is a
+    assert trial_model({**base, "optimizer": "nadam"}, digits) is not a
+    assert trial_model({**base, "dropout": 0.0}, digits) is not a
+    assert trial_model({**base, "model": "basenet_bn_after"}, digits) is not a
     reuse.clear()
 
 
@@ -230,13 +230,13 @@ def test_kept_models_are_bounded(digits, monkeypatch):
     monkeypatch.setattr(reuse, "CACHE_SIZE", 2)
     base = {"model": "basenet", "learning_rate": 1e-3, "batch_size": 64, "dropout": 0.2,
             "seed": 0}
-    adam = reuse.model({**base, "optimizer": "adam"}, digits)
-    sgd = reuse.model({**base, "optimizer": "sgd"}, digits)
-    assert reuse.model({**base, "optimizer": "adam"}, digits) is adam  # now the most recent
-    reuse.model({**base, "optimizer": "nadam"}, digits)  # sgd's goes
+    adam = trial_model({**base, "optimizer": "adam"}, digits)
+    sgd = trial_model({**base, "optimizer": "sgd"}, digits)
+    assert trial_model({**base, "optimizer": "adam"}, digits) is adam  # now the most recent
+    trial_model({**base, "optimizer": "nadam"}, digits)  # sgd's goes
     assert len(reuse._CACHE) == 2
-    assert reuse.model({**base, "optimizer": "adam"}, digits) is adam
-    assert reuse.model({**base, "optimizer": "sgd"}, digits) is not sgd
+    assert trial_model({**base, "optimizer": "adam"}, digits) is adam
+    assert trial_model({**base, "optimizer": "sgd"}, digits) is not sgd
     reuse.clear()
 
 

@@ -10,8 +10,8 @@ dimension is unknown). The one searched hyperparameter baked in is each Dropout 
 here it reads two variables instead (rate and 1 / (1 - rate)), computed exactly as TensorFlow's
 dropout computes them, so a kept model trains bit for bit as a fresh one.
 
-`model(config, data)` builds the fresh model as before (same seed, so the same initial weights)
-and, when a kept model has the same key, copies the fresh model's variables (weights, BatchNorm
+`compiled(fresh, config, spe)` takes the fresh model, built as before (same seed, so the same
+initial weights), and, when a kept model has the same key, copies the fresh model's variables (weights, BatchNorm
 statistics, the Dropout layers' random-seed states), a new optimizer's initial state and the
 Dropout rates into the kept one, and returns that: the fresh model is not even compiled (0.1 s).
 Checkpoints and weights files are the same either way: the rate variables belong to no layer.
@@ -34,18 +34,16 @@ _CACHE: OrderedDict = OrderedDict()
 _RATES: dict = {}  # id(kept Dropout layer) -> (rate variable, scale variable)
 
 
-def model(config: dict, data):
-    """A compiled model equal in every variable to `train.compiled_model(config, data)`: a kept
-    one when this process has one of the same structure, else the fresh one (kept for next time).
-    Either way the fresh model is built (the seed gives its initial weights); only a new one is
-    compiled."""
+def compiled(fresh, config: dict, spe: int):
+    """A compiled model equal in every variable to `fresh` (just built: the seed gave its initial
+    weights) compiled with the config's optimizer and `spe` steps per execution: a kept one when
+    this process has one of the same structure, else `fresh` itself (kept for next time). Only a
+    new model is compiled."""
     from trainables import models, optimizers
-    from trainables.train import built_model, compiled_model, trial_steps_per_execution
 
-    if models.backbone_of(config["model"]):
-        return compiled_model(config, data)  # transfer models: large, recompiled between phases
-    fresh = built_model(config, data)
-    spe = trial_steps_per_execution(fresh, config, data)
+    if models.backbone_of(config["model"]):  # transfer models: large, recompiled between phases
+        optimizers.compile(fresh, config["optimizer"], config["learning_rate"], spe)
+        return fresh
     optimizer = optimizers.make(config["optimizer"], config["learning_rate"])
     key = _key(fresh, optimizer, spe)
     kept = _CACHE.get(key)

@@ -154,6 +154,14 @@ def trial_steps_per_execution(model, config: dict, data: Data) -> int:
                                "gpu" if visible_gpus() else "cpu")
 
 
+def trial_model(config: dict, data: Data):
+    """The compiled model a new trial trains: `compiled_model`'s, or one equal to it in every
+    variable that this process traced for an earlier trial (reuse.py)."""
+    from trainables import reuse
+    model = built_model(config, data)
+    return reuse.compiled(model, config, trial_steps_per_execution(model, config, data))
+
+
 def compiled_model(config: dict, data: Data, spe: int | None = None):
     """`built_model` compiled with the config's optimizer and `spe` steps per execution (None:
     `trial_steps_per_execution`)."""
@@ -226,7 +234,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     import ray
     from ray import tune
 
-    from trainables import phases, pipeline, reuse
+    from trainables import phases, pipeline
     from trainables.evaluate import evaluate
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
@@ -251,8 +259,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
             raise RuntimeError(f"no checkpoint of this trial loads (newest: {folder})")
     if resumed:
         model, state, best_weights = resumed
-    else:  # a model this actor traced already, when one has the same structure (reuse.py)
-        model = reuse.model(config, data)
+    else:
+        model = trial_model(config, data)
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
         best_weights = model.get_weights()
     train_ds = pipeline.train_batches(data, config)
