@@ -11,10 +11,11 @@ here it reads two variables instead (rate and 1 / (1 - rate)), computed exactly 
 dropout computes them, so a kept model trains bit for bit as a fresh one.
 
 `compiled(fresh, config, spe)` takes the fresh model, built as before (same seed, so the same
-initial weights), and, when a kept model has the same key, copies the fresh model's variables (weights, BatchNorm
-statistics, the Dropout layers' random-seed states), a new optimizer's initial state and the
-Dropout rates into the kept one, and returns that: the fresh model is not even compiled (0.1 s).
-Checkpoints and weights files are the same either way: the rate variables belong to no layer.
+initial weights), and, when a kept model has the same key, copies the fresh model's variables
+(weights, BatchNorm statistics, the Dropout layers' random-seed states), a new optimizer's
+initial state and the Dropout rates into the kept one, and returns that: the fresh model is not
+even compiled (0.1 s). Checkpoints and weights files are the same either way: the rate variables
+belong to no layer. Transfer models are never kept (large, and recompiled between phases).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def compiled(fresh, config: dict, spe: int):
 
 
 def clear() -> None:
+    """Forget every kept model (tests)."""
     while _CACHE:
         _forget(_CACHE.popitem()[1])
 
