@@ -87,8 +87,6 @@ def test_a_finished_trials_train_step_graph_is_freed(digits):
     import keras
     from tensorflow.python.framework.func_graph import FuncGraph
 
-    from trainables.train import compiled_model
-
     def train_steps_alive() -> int:
         gc.collect()
         return sum(isinstance(o, FuncGraph) and o.name == "one_step_on_data"
@@ -169,7 +167,6 @@ def test_steps_per_execution_rule(digits):
 def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
     """Two epochs with 4 train steps per call and with 1: the same weights and per-epoch metrics
     (to float rounding: the same ops in the same order, only the loop around them differs)."""
-    from trainables.train import compiled_model
     config = {"model": model_name, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
               "dropout": 0.2, "seed": 1}
     runs = {}
