@@ -59,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "GPUs exist, else 0)")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="train in float32 on GPUs too (default: mixed_float16 on GPUs)")
+    p.add_argument("--ema-epochs", type=float, metavar="N",
+                   help="validate, keep and test an exponential moving average of the weights "
+                        "over about N epochs (default: 1 in searches; 0, the weights as trained, "
+                        "in studies, which train as the reports did)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at a time (default: as many as the resources allow)")
     p.add_argument("--checkpoint-every", type=int, default=1,

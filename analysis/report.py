@@ -131,6 +131,15 @@ def _concurrency(trials_at_a_time) -> str:
             f"`--max-concurrent 1` makes a search repeatable")
 
 
+def _evaluated(ema_epochs) -> str:
+    """One line on which weights the val and test scores are of (`--ema-epochs`)."""
+    if not ema_epochs:  # 0, or a search.json from before the option: the trained weights
+        return "- val and test scores: of the weights as trained"
+    return (f"- val and test scores: of an exponential moving average of the weights over "
+            f"{ema_epochs:g} epoch{'s' if ema_epochs != 1 else ''} (`--ema-epochs`; training "
+            f"itself is unchanged)")
+
+
 def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     budget = res.search.get("budget") or {}
     grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
@@ -149,6 +158,7 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
         f"- search {'finished' if res.finished else 'did not finish'}"
         + (f" (stopped by its {res.search['stopped_by']})" if res.search.get("stopped_by")
            else ""),
+        _evaluated(res.search.get("ema_epochs")),
         _concurrency(res.search.get("max_concurrent")),
         "- the search as an Optuna study: `../optuna.db` "
         f"(`optuna.load_study(study_name={res.name!r}, storage='sqlite:///.../optuna.db')`)", "",

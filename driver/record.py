@@ -100,7 +100,8 @@ def resumed(settings: Settings) -> Settings:
         saved = json.loads(path.read_text())
         if not isinstance(saved, dict):
             raise ValueError(f"a JSON {type(saved).__name__}, not an object")
-        kept = {k: saved[k] for k in KEPT_ON_RESUME if k in saved}
+        kept = {"ema_epochs": 0.0}  # searches before 2026-11-24 kept no weight average
+        kept |= {k: saved[k] for k in KEPT_ON_RESUME if k in saved}
         kept["budget"] = Budget(**saved["budget"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"--resume: cannot read {path} ({e}); is {settings.experiment} an "

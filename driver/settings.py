@@ -31,6 +31,8 @@ class Settings:
     cpus_per_trial: int = 1
     gpus_per_trial: float | None = 0.0  # None: the space's share if the cluster has GPUs
     mixed_precision: bool = True
+    ema_epochs: float = 0.0          # trials validate and keep a weight average over this many
+                                     # epochs (0: the weights as trained)
     max_concurrent: int | None = None  # None: as many as the resources hold (cluster.fit)
     max_failures: int = 2
     checkpoint_every: int = 1
@@ -44,8 +46,11 @@ class Settings:
         return Path(self.storage) / self.name
 
     def trial_constants(self) -> dict:
-        """What every trial's config gets from the command line: seed, precision, weights."""
+        """What every trial's config gets from the command line: seed, precision, weights, weight
+        average."""
         extra = {"seed": self.seed}
+        if self.ema_epochs:
+            extra["ema_epochs"] = self.ema_epochs
         if self.gpus_per_trial:
             extra["mixed_precision"] = self.mixed_precision
         if self.weights is not None:
@@ -59,5 +64,5 @@ class Settings:
 
 # What a resumed search keeps from search.json: it must not change what the trials run.
 KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "gpus_per_trial",
-                  "grid", "constants", "mixed_precision", "checkpoint_every", "budget",
-                  "time_budget", "warm_start")
+                  "grid", "constants", "mixed_precision", "ema_epochs", "checkpoint_every",
+                  "budget", "time_budget", "warm_start")

@@ -12,7 +12,7 @@ def test_help_documents_every_flag():
                  "--reduction-factor", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent",
                  "--storage-path", "--name", "--seed", "--smoke-test", "--address", "--resume",
                  "--list-spaces", "--max-failures", "--checkpoint-every", "--set", "--data-dir",
-                 "--weights", "--no-mixed-precision"]:
+                 "--weights", "--no-mixed-precision", "--ema-epochs"]:
         assert flag in out, flag
 
 
@@ -38,6 +38,8 @@ def test_list_spaces_names_every_space_with_dataset_and_model():
     (["--space", "basenet", "--cpus-per-trial", "0"], "--cpus-per-trial must be a positive"),
     (["--space", "basenet", "--cpus-per-trial", "512"], "but this machine has"),
     (["--space", "basenet", "--max-concurrent", "0"], "--max-concurrent must be a positive"),
+    (["--space", "basenet", "--ema-epochs", "-1"], "--ema-epochs must be 0 (off) or more"),
+    (["--space", "basenet", "--ema-epochs", "inf"], "--ema-epochs must be 0 (off) or more"),
     (["--space", "basenet", "--gpus-per-trial", "1"], "--gpus-per-trial 1 but this machine has 0"),
     (["--space", "basenet", "--storage-path", "/dev/null/results"], "cannot write to --storage-path"),
     (["--space", "basenet", "--storage-path", "s3://bucket/results"], "URIs are not supported yet"),

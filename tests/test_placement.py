@@ -62,6 +62,21 @@ def test_trial_config_carries_mixed_precision_only_with_a_gpu_share():
     assert on_gpu.trial_constants()["mixed_precision"] is True
 
 
+def test_a_trial_session_keeps_its_precision_policy():
+    """Keras's clear_session resets the dtype policy to float32: a trial's session sets the
+    policy after it, so a GPU trial's layers compute in float16 (they did not, before)."""
+    from trainables.train import built_model, new_session
+    config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
+              "dropout": 0.0, "seed": 0}
+    try:
+        new_session("mixed_float16", 0)
+        assert built_model(config, load_digits()).layers[1].compute_dtype == "float16"
+        new_session("float32", 0)
+        assert built_model(config, load_digits()).layers[1].compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_path):
     data = load_digits()
     config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,

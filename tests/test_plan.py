@@ -52,3 +52,16 @@ def test_set_narrows_and_widens_a_grid(tmp_path):
 def test_set_is_refused_for_searches(tmp_path):
     with pytest.raises(UsageError, match="--set applies to studies"):
         _plan(tmp_path, "--space", "basenet", "--set", "dropout=0.1")
+
+
+def test_searches_average_the_weights_and_studies_train_as_the_reports_did(tmp_path):
+    """--ema-epochs: 1 by default in a search, 0 in a study (which reproduces a report's
+    training); a trial's config carries it only when it is on."""
+    search, _ = _plan(tmp_path, "--space", "basenet")
+    assert search.ema_epochs == 1.0 and search.trial_constants()["ema_epochs"] == 1.0
+    study, _ = _plan(tmp_path, "--space", "optimizers_cv")
+    assert study.ema_epochs == 0.0 and "ema_epochs" not in study.trial_constants()
+    asked, _ = _plan(tmp_path, "--space", "optimizers_cv", "--ema-epochs", "2.5")
+    assert asked.trial_constants()["ema_epochs"] == 2.5
+    off, _ = _plan(tmp_path, "--space", "basenet", "--ema-epochs", "0")
+    assert "ema_epochs" not in off.trial_constants()

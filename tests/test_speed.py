@@ -12,7 +12,7 @@ import pytest
 
 from trainables import pipeline, reuse
 from trainables.loaders import load_digits
-from trainables.train import compiled_model, trial_model
+from trainables.train import compiled_model, new_session, trial_model
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +106,10 @@ def test_a_finished_trials_train_step_graph_is_freed(digits):
     assert train_steps_alive() == before
 
 
-def _two_epochs(digits, config: dict, compiled) -> tuple:
-    """A fresh session seeded with config["seed"], then `compiled()` (a compiled model) trained
-    two epochs with validation: (model, weights, per-epoch history)."""
-    import keras
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config["seed"])
+def _two_epochs(digits, config: dict, compiled, policy: str = "float32") -> tuple:
+    """A fresh session as a trial's (seeded with config["seed"], `policy`), then `compiled()` (a
+    compiled model) trained two epochs with validation: (model, weights, per-epoch history)."""
+    new_session(policy, config["seed"])
     model = compiled()
     history = model.fit(pipeline.train_batches(digits, config), epochs=2, verbose=0,
                         validation_data=pipeline.eval_batches(digits, "val", config)).history
@@ -181,27 +179,39 @@ def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
         np.testing.assert_allclose(auto_history[key], one_history[key], rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("optimizer, lr, dropout, other_dropout, other_batch", [
-    ("adam", 1e-3, 0.3, 0.45, 32),     # dropout rates as variables; another batch size
-    ("sgd", 2e-2, 0.2, 0.1, 64),       # and SGD's decay schedule's rate
-    ("rmsprop", 1e-3, 0.0, 0.0, 128),  # no dropout: the layer is left as Keras made it
+@pytest.mark.parametrize("optimizer, lr, dropout, other_dropout, other_batch, ema, policy", [
+    ("adam", 1e-3, 0.3, 0.45, 32, 0, "float32"),     # dropout rates as variables; another batch
+    ("sgd", 2e-2, 0.2, 0.1, 64, 0, "float32"),       # and SGD's decay schedule's rate
+    ("rmsprop", 1e-3, 0.0, 0.0, 128, 0, "float32"),  # no dropout: the layer is left as Keras made it
+    ("adam", 1e-3, 0.3, 0.45, 32, 1, "float32"),     # weight averages (momentum by batch size)
+    ("sgd", 2e-2, 0.2, 0.1, 64, 2, "mixed_float16"),  # Keras's loss-scale wrapper (GPU trials)
 ])
 def test_kept_model_trains_like_a_fresh_one(digits, optimizer, lr, dropout, other_dropout,
-                                            other_batch):
+                                            other_batch, ema, policy):
     """A trial on a model an earlier trial traced (another rate, dropout, batch size and seed)
-    ends with the weights and per-epoch metrics of a freshly built one, bit for bit."""
+    ends with the weights, optimizer state (weight averages and loss scale included) and
+    per-epoch metrics of a freshly built one, bit for bit."""
+    import keras
     reuse.clear()
-    config = {"model": "basenet", "optimizer": optimizer, "learning_rate": lr,
-              "batch_size": 64, "dropout": dropout, "seed": 3}
-    _, fresh_weights, fresh_history = _two_epochs(digits, config,
-                                                  lambda: compiled_model(config, digits))
-    other = {**config, "learning_rate": lr * 3, "dropout": other_dropout, "seed": 5,
-             "batch_size": other_batch}
-    first, _, _ = _two_epochs(digits, other, lambda: trial_model(other, digits))  # kept after
-    kept, kept_weights, kept_history = _two_epochs(digits, config,
-                                                   lambda: trial_model(config, digits))
+    try:
+        config = {"model": "basenet", "optimizer": optimizer, "learning_rate": lr,
+                  "batch_size": 64, "dropout": dropout, "seed": 3, "ema_epochs": ema}
+        fresh, fresh_weights, fresh_history = _two_epochs(
+            digits, config, lambda: compiled_model(config, digits), policy)
+        fresh_state = [v.numpy() for v in fresh.optimizer.variables]
+        other = {**config, "learning_rate": lr * 3, "dropout": other_dropout, "seed": 5,
+                 "batch_size": other_batch}
+        first, _, _ = _two_epochs(digits, other, lambda: trial_model(other, digits), policy)
+        kept, kept_weights, kept_history = _two_epochs(
+            digits, config, lambda: trial_model(config, digits), policy)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     assert kept is first  # the traced model was reused
-    for a, b in zip(fresh_weights, kept_weights, strict=True):
+    assert isinstance(kept.optimizer, keras.optimizers.LossScaleOptimizer) == (
+        policy == "mixed_float16")
+    assert any(v.path.endswith("_average") for v in kept.optimizer.variables) == bool(ema)
+    kept_state = [v.numpy() for v in kept.optimizer.variables]
+    for a, b in zip(fresh_weights + fresh_state, kept_weights + kept_state, strict=True):
         np.testing.assert_array_equal(a, b)
     assert fresh_history == kept_history
     reuse.clear()

@@ -13,7 +13,7 @@ from keras import layers
 from conftest import report_csv, run
 from test_images import write_cub
 from driver import features, weights
-from trainables import datasets, models, phases, pipeline, train
+from trainables import datasets, models, optimizers, phases, pipeline, train
 from trainables.models import transfer
 from trainables.data import Data, DataError
 
@@ -108,6 +108,16 @@ def test_phase2_unfreezes_the_top_layers_but_not_batchnorm_and_recompiles_lower(
     assert not _ids(model.trainable_weights) & _ids(bn_weights)
     assert model.optimizer is not phase1_optimizer  # recompiled
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
+
+
+def test_phase2_averages_the_weights_it_trains_at_phase_1s_momentum():
+    config = _config(model="resnet50_finetune", head="fc512", phase1_epochs=1, unfreeze=10)
+    model = models.build(config, SMALL, 5)
+    optimizers.compile(model, "adam", 1e-3, 1, ema_momentum=0.95)
+    phases.start_phase2(model, config)
+    assert optimizers.ema_momentum_of(model.optimizer) == pytest.approx(0.95)
+    averages = optimizers.inner(model.optimizer)._model_variables_moving_average
+    assert len(averages) == len(model.trainable_variables) > 4  # the unfrozen layers' too
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "dropout": _number(0, 1),
         "seed": _number(integer=True),
         "mixed_precision": _boolean(),
+        "ema_epochs": _number(0),
         # the input pipeline
         "normalize": _one_of(*NORMALIZE),
         "flip": _boolean(),

@@ -1,7 +1,9 @@
-"""Trial layer: the seven optimizers of the reports, by name, as fresh Keras optimizers, and the
-one compile call every model gets."""
+"""Trial layer: the seven optimizers of the reports, by name, as fresh Keras optimizers, the
+one compile call every model gets, and the weight average an optimizer may keep."""
 
 from __future__ import annotations
+
+import contextlib
 
 # Keras's default learning rates: the optimizer-comparison study (report 000) used these.
 DEFAULT_LEARNING_RATES = {
@@ -11,10 +13,18 @@ DEFAULT_LEARNING_RATES = {
 NAMES = tuple(DEFAULT_LEARNING_RATES)
 
 
-def make(name: str, learning_rate: float):
-    """A new optimizer. SGD is the reports' SGD(momentum=0.9, nesterov=True, decay=1e-6):
-    Keras 3 has no `decay`, and InverseTimeDecay(decay_steps=1, decay_rate=1e-6) is the same
-    lr / (1 + 1e-6 * iterations) schedule."""
+def make(name: str, learning_rate: float, ema_momentum: float | None = None):
+    """A new optimizer; with `ema_momentum`, one that also keeps an exponential moving
+    average of the weights it trains (`_averaging`). SGD is the reports' SGD(momentum=0.9,
+    nesterov=True, decay=1e-6): Keras 3 has no `decay`, and InverseTimeDecay(decay_steps=1,
+    decay_rate=1e-6) is the same lr / (1 + 1e-6 * iterations) schedule."""
+    optimizer = _make(name, learning_rate)
+    if ema_momentum is not None:
+        _averaging(optimizer, ema_momentum)
+    return optimizer
+
+
+def _make(name: str, learning_rate: float):
     import keras
 
     if name == "sgd":
@@ -28,6 +38,54 @@ def make(name: str, learning_rate: float):
     if name not in classes:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(NAMES)}")
     return classes[name](learning_rate)
+
+
+def _averaging(optimizer, momentum: float) -> None:
+    """Keras's weight average (`use_ema`): after every step, average = momentum x average +
+    (1 - momentum) x weights, in the train function (the first step copies the weights). Two
+    changes: the momentum is a variable (kept models, reuse.py, trace it once for every batch
+    size), and Keras's `finalize_variable_values`, which overwrites the weights with the average
+    at the end of every `fit` call, does nothing: the trainable fits one epoch per call, so that
+    would change what is trained. The average is evaluated through `averaged`."""
+    import numpy as np
+    import tensorflow as tf
+
+    optimizer.use_ema, optimizer.ema_overwrite_frequency = True, None
+    optimizer.ema_momentum = tf.Variable(np.float32(momentum), trainable=False)
+    optimizer.finalize_variable_values = lambda var_list: None
+
+
+def inner(optimizer):
+    """The optimizer itself, or the one a LossScaleOptimizer wraps (Keras wraps it at compile
+    under the mixed_float16 policy)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def ema_momentum_of(optimizer) -> float | None:
+    """The momentum of the weight average `optimizer` keeps; None when it keeps none."""
+    optimizer = inner(optimizer)
+    return float(optimizer.ema_momentum.numpy()) if optimizer.use_ema else None
+
+
+@contextlib.contextmanager
+def averaged(model):
+    """Within: the model's trained variables hold its optimizer's weight averages, if it keeps
+    them (BatchNormalization's statistics stay as trained); the trained values come back after."""
+    optimizer = inner(model.optimizer)
+    if not optimizer.use_ema:
+        yield
+        return
+    import tensorflow as tf
+
+    pairs = list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
+    trained = [tf.identity(variable.value) for variable, _ in pairs]
+    for variable, average in pairs:
+        variable.assign(average.value)
+    try:
+        yield
+    finally:
+        for (variable, _), value in zip(pairs, trained):
+            variable.assign(value)
 
 
 def _without_all_reduce(optimizer):
@@ -53,11 +111,12 @@ def _without_all_reduce(optimizer):
     return optimizer
 
 
-def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1) -> None:
+def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1,
+            ema_momentum: float | None = None) -> None:
     """Compile `model` for the suite's classification: a fresh `name` optimizer at
-    `learning_rate` (without the leaking all-reduce: `_without_all_reduce`), sparse categorical
-    cross-entropy, accuracy, `steps_per_execution` train steps per call of the train function;
-    its optimizer and metric variables built at once.
+    `learning_rate` (keeping a weight average with `ema_momentum`; without the leaking all-reduce:
+    `_without_all_reduce`), sparse categorical cross-entropy, accuracy, `steps_per_execution`
+    train steps per call of the train function; its optimizer and metric variables built at once.
 
     Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
     first trace of the train step; a tf.function whose first trace creates variables is traced
@@ -67,7 +126,8 @@ def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1
     both true."""
     import tensorflow as tf
 
-    model.compile(optimizer=_without_all_reduce(make(name, learning_rate)),
+    optimizer = make(name, learning_rate, ema_momentum)
+    model.compile(optimizer=_without_all_reduce(optimizer),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     images = model.inputs[0]

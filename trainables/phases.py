@@ -24,7 +24,8 @@ def start_phase2(model, config: dict) -> None:
     stays frozen) and recompile with the same optimizer kind at `finetune_learning_rate(config)`.
 
     Recompiling is what makes Keras train the newly trainable weights (and gives a fresh
-    optimizer: its moments were for the head alone)."""
+    optimizer: its moments were for the head alone; a weight average starts again, at the same
+    momentum)."""
     try:
         base = model.get_layer("backbone")
     except ValueError:
@@ -32,7 +33,7 @@ def start_phase2(model, config: dict) -> None:
                          f"features?); drop phase1_epochs") from None
     unfreeze_top(base, config.get("unfreeze", "all"))
     optimizers.compile(model, config["optimizer"], finetune_learning_rate(config),
-                       model.steps_per_execution)
+                       model.steps_per_execution, optimizers.ema_momentum_of(model.optimizer))
 
 
 def in_phase2(config: dict, epochs_done: int) -> bool:

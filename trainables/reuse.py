@@ -5,8 +5,8 @@ Tracing the train and test steps costs about 0.4-0.5 s per trial for BaseNet on 
 building the graphs: forward, gradient, one optimizer update per variable, metrics; then
 Grappler), twice a later digits epoch. What a traced function bakes in is the model's structure,
 the optimizer's class and constant settings, steps_per_execution and the precision policy; the
-learning rate is already a variable, and the batch size is not baked in (the datasets' batch
-dimension is unknown). The one searched hyperparameter baked in is each Dropout layer's rate:
+learning rate and a weight average's momentum are variables already, and the batch size is not
+baked in (the datasets' batch dimension is unknown). The one searched hyperparameter baked in is each Dropout layer's rate:
 here it reads two variables instead (rate and 1 / (1 - rate)), computed exactly as TensorFlow's
 dropout computes them, so a kept model trains bit for bit as a fresh one.
 
@@ -35,23 +35,24 @@ _CACHE: OrderedDict = OrderedDict()
 _RATES: dict = {}  # id(kept Dropout layer) -> (rate variable, scale variable)
 
 
-def compiled(fresh, config: dict, spe: int):
+def compiled(fresh, config: dict, spe: int, ema_momentum: float | None = None):
     """A compiled model equal in every variable to `fresh` (just built: the seed gave its initial
-    weights) compiled with the config's optimizer and `spe` steps per execution: a kept one when
-    this process has one of the same structure, else `fresh` itself (kept for next time). Only a
-    new model is compiled."""
+    weights) compiled with the config's optimizer (keeping a weight average at `ema_momentum`) and
+    `spe` steps per execution: a kept one when this process has one of the same structure, else
+    `fresh` itself (kept for next time). Only a new model is compiled."""
     from trainables import models, optimizers
 
+    settings = (config["optimizer"], config["learning_rate"], spe, ema_momentum)
     if models.backbone_of(config["model"]):  # transfer models: large, recompiled between phases
-        optimizers.compile(fresh, config["optimizer"], config["learning_rate"], spe)
+        optimizers.compile(fresh, *settings)
         return fresh
-    optimizer = optimizers.make(config["optimizer"], config["learning_rate"])
+    optimizer = optimizers.make(config["optimizer"], config["learning_rate"], ema_momentum)
     key = _key(fresh, optimizer, spe)
     kept = _CACHE.get(key)
     if kept is None:
-        optimizers.compile(fresh, config["optimizer"], config["learning_rate"], spe)
+        optimizers.compile(fresh, *settings)
         _variable_dropout(fresh)
-        _variable_schedule(fresh.optimizer)
+        _variable_schedule(optimizers.inner(fresh.optimizer))
         _CACHE[key] = fresh
         while len(_CACHE) > 1 and (len(_CACHE) > CACHE_SIZE or sum(
                 m.count_params() for m in _CACHE.values()) > CACHE_PARAMS):
@@ -85,6 +86,7 @@ def _key(fresh, optimizer, spe: int) -> str:
         return [type(l).__name__, c, [list(map(str, w.shape)) for w in l.weights]]
 
     opt = optimizer.get_config()
+    opt.pop("ema_momentum", None)  # a variable when use_ema (optimizers._averaging)
     lr = opt.pop("learning_rate", None)
     if isinstance(lr, dict):  # a schedule: its rate is made a variable (_variable_schedule)
         opt["learning_rate"] = {**lr, "config": {**lr["config"], "initial_learning_rate": None}}
@@ -98,7 +100,13 @@ def _key(fresh, optimizer, spe: int) -> str:
 def _copy_state(fresh, optimizer, kept) -> None:
     """Into `kept`: the fresh model's variables (weights, BatchNorm statistics, the Dropout
     layers' seed states) and Dropout rates, and the initial state of `optimizer` (a new one of
-    the trial's kind and rate: step 0, its rate, its slots as it builds them)."""
+    the trial's kind and rate: step 0, its rate, its slots and weight averages as it builds
+    them, its averages' momentum; under mixed_float16, wrapped as Keras wraps it at compile, so
+    the loss scale starts again too)."""
+    from trainables.optimizers import inner
+
+    if isinstance(kept.optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(kept.trainable_variables)
     pairs = list(zip(fresh.variables, kept.variables))
     pairs += list(zip(optimizer.variables, kept.optimizer.variables))
@@ -109,9 +117,12 @@ def _copy_state(fresh, optimizer, kept) -> None:
         target.assign(source.value)
     for f, k in zip(_dropouts(fresh), _dropouts(kept)):
         _set_rate(k, f.rate)
-    if hasattr(kept.optimizer._learning_rate, "initial_learning_rate"):
-        kept.optimizer._learning_rate.initial_learning_rate.assign(
-            np.float32(optimizer._learning_rate.initial_learning_rate))
+    new, old = inner(optimizer), inner(kept.optimizer)
+    if new.use_ema:
+        old.ema_momentum.assign(new.ema_momentum)
+    if hasattr(old._learning_rate, "initial_learning_rate"):
+        old._learning_rate.initial_learning_rate.assign(
+            np.float32(new._learning_rate.initial_learning_rate))
 
 
 def _dropouts(m) -> list:

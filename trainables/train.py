@@ -85,10 +85,10 @@ def visible_gpus() -> int:
 
 
 def configure_tensorflow(settings: dict) -> None:
-    """Apply `tensorflow_settings`. Threads and memory growth must be set before TensorFlow
-    initialises, so a reused actor keeps its first setting; the precision policy is per trial."""
+    """Apply `tensorflow_settings`' threads and memory growth. They must be set before TensorFlow
+    initialises, so a reused actor keeps its first setting; the precision policy is per trial
+    (`new_session`)."""
     global _process_configured
-    import keras
     import tensorflow as tf
 
     if not _process_configured:
@@ -101,7 +101,16 @@ def configure_tensorflow(settings: dict) -> None:
                     tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # TensorFlow was already initialised in this process
             pass
-    keras.mixed_precision.set_global_policy(settings["policy"])
+
+
+def new_session(policy: str, seed: int) -> None:
+    """A trial's Keras session: the previous trial's graphs and layer names cleared, the precision
+    policy set, every random generator seeded. The policy comes after `clear_session`, which
+    resets it to float32 (set before it, GPU trials trained in float32 until 2026-11-24)."""
+    import keras
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(seed)
 
 
 # Work one call of the train function should cover, in multiply-accumulates (forward and
@@ -140,6 +149,15 @@ def steps_per_execution(model, batch_size: int, train_size: int, device: str = "
     return max(1, min(steps, wanted))
 
 
+def ema_momentum(config: dict, train_size: int) -> float | None:
+    """The per-step momentum of a weight average over `config["ema_epochs"]` epochs,
+    1 - 1 / (its steps); None when that is 0 or absent: the weights as trained are evaluated."""
+    epochs = config.get("ema_epochs") or 0
+    if not epochs:
+        return None
+    return 1.0 - 1.0 / max(1.0, epochs * math.ceil(train_size / int(config["batch_size"])))
+
+
 def built_model(config: dict, data: Data):
     """The model, uncompiled, at its input shape (models.input_shape), which the pipeline converts
     any dataset to."""
@@ -159,18 +177,20 @@ def trial_model(config: dict, data: Data):
     variable that this process traced for an earlier trial (reuse.py)."""
     from trainables import reuse
     model = built_model(config, data)
-    return reuse.compiled(model, config, trial_steps_per_execution(model, config, data))
+    return reuse.compiled(model, config, trial_steps_per_execution(model, config, data),
+                          ema_momentum(config, len(data.y_train)))
 
 
 def compiled_model(config: dict, data: Data, spe: int | None = None):
-    """`built_model` compiled with the config's optimizer and `spe` steps per execution (None:
-    `trial_steps_per_execution`)."""
+    """`built_model` compiled with the config's optimizer (and weight average) and `spe` steps per
+    execution (None: `trial_steps_per_execution`)."""
     from trainables import optimizers
 
     model = built_model(config, data)
     if spe is None:
         spe = trial_steps_per_execution(model, config, data)
-    optimizers.compile(model, config["optimizer"], config["learning_rate"], spe)
+    optimizers.compile(model, config["optimizer"], config["learning_rate"], spe,
+                       ema_momentum(config, len(data.y_train)))
     return model
 
 
@@ -230,11 +250,10 @@ def load_weights(path: Path) -> list:
 
 def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 1) -> None:
     import_keras()
-    import keras
     import ray
     from ray import tune
 
-    from trainables import phases, pipeline
+    from trainables import optimizers, phases, pipeline
     from trainables.evaluate import evaluate
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
@@ -246,8 +265,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
                                    config.get("mixed_precision", True))
     configure_tensorflow(settings)
     freeze_imports()
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config["seed"])
+    new_session(settings["policy"], config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
         data = cv_fold(data, config["folds"], config["fold"])
 
@@ -273,8 +291,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     for epoch in range(state["epoch"], max_epochs):
         if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
             phases.start_phase2(model, config)
-        history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch,
-                            epochs=epoch + 1, verbose=0).history
+        history = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0).history
         if config.get("fail_once_at_epoch") == epoch + 1 and not resumed:
             # Fault injection for tests and drills: the retry restores the last checkpoint.
             raise RuntimeError(f"injected fault at epoch {epoch + 1} (fail_once_at_epoch)")
@@ -285,22 +302,25 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
         metrics["devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's, for this trial
         metrics["precision"] = settings["policy"]
         metrics["params"] = model.count_params()
-
-        if metrics["val_accuracy"] > state["best_val_accuracy"]:
-            state["best_val_accuracy"] = metrics["val_accuracy"]
-            best_weights = model.get_weights()
-        if sign * metrics[monitor] < state["best_monitor"]:
-            state["best_monitor"], state["waited"] = sign * metrics[monitor], 0
-        else:
-            state["waited"] += 1
         state["epoch"] = epoch + 1
-        finished = epoch + 1 == max_epochs or bool(patience and state["waited"] >= patience)
 
-        if finished and not metrics["diverged"]:
-            last_weights = model.get_weights()
-            model.set_weights(best_weights)
-            metrics |= evaluate(model, data, config)
-            model.set_weights(last_weights)
+        with optimizers.averaged(model):  # the weights validated, kept and tested (ema_epochs)
+            scores = model.evaluate(val_ds, verbose=0, return_dict=True)
+            metrics |= {"val_loss": float(scores["loss"]),
+                        "val_accuracy": float(scores["accuracy"])}
+            if metrics["val_accuracy"] > state["best_val_accuracy"]:
+                state["best_val_accuracy"] = metrics["val_accuracy"]
+                best_weights = model.get_weights()
+            if sign * metrics[monitor] < state["best_monitor"]:
+                state["best_monitor"], state["waited"] = sign * metrics[monitor], 0
+            else:
+                state["waited"] += 1
+            finished = epoch + 1 == max_epochs or bool(patience and state["waited"] >= patience)
+            if finished and not metrics["diverged"]:
+                evaluated = model.get_weights()
+                model.set_weights(best_weights)
+                metrics |= evaluate(model, data, config)
+                model.set_weights(evaluated)
         if finished or metrics["diverged"] or (epoch + 1) % checkpoint_every == 0:
             try:
                 with tempfile.TemporaryDirectory() as folder:
