@@ -326,7 +326,8 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
     def score(r):
         v = _number(r.get(metric))
         return -math.inf if math.isnan(v) else sign * v
-    best = max(by_epoch.values(), key=score) if by_epoch else {}
+    # a tie goes to the later epoch, as the trainable keeps its best weights
+    best = max(reversed([by_epoch[it] for it in sorted(by_epoch)]), key=score, default={})
     last = rows[-1] if rows else {}
     error_file = trial_dir / "error.txt"
     error = ""

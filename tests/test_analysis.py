@@ -411,6 +411,24 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
+def test_best_epoch_is_the_epoch_of_the_kept_weights_a_tie_the_later(smoke_search, tmp_path):
+    """A trial's best_epoch is the epoch its checkpoint's best.npz comes from (state.json says),
+    and of epochs with equal val accuracy, the later one, as the trainable keeps."""
+    folder = tmp_path / "smoke"
+    shutil.copytree(smoke_search[0], folder, ignore=shutil.ignore_patterns("report", "optuna.db"))
+    trials = load(folder).trials.set_index("trial_id")
+    for trial_id, trial in trials.iterrows():
+        state = json.loads((Path(trial["checkpoint"]) / "state.json").read_text())
+        assert state["best_epoch"] == trial["best_epoch"], trial_id
+    longest = trials["epochs"].idxmax()
+    assert trials.loc[longest, "epochs"] >= 2
+    result = folder / f"trial_{longest}" / "result.json"
+    rows = [json.loads(line) for line in result.read_text().splitlines()]
+    result.write_text("".join(json.dumps({**r, "val_accuracy": 0.5}) + "\n" for r in rows))
+    assert load(folder).trials.set_index("trial_id").loc[longest, "best_epoch"] == len(rows)
+
+
 def _damaged_files(folder: Path) -> list[str]:
     best = json.loads((folder / "best_test.json").read_text())["trial_id"]
     checkpoint = sorted((folder / f"trial_{best}").glob("checkpoint_*"))[-1]

@@ -4,10 +4,11 @@ configuration, report once per epoch.
 `train` is wrapped by `tune.with_parameters(train, data=..., max_epochs=...)`, so the dataset reaches
 every trial through the Ray object store. Each epoch reports `loss`, `accuracy`, `val_loss`,
 `val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch) with a checkpoint holding the
-last weights, the best weights (by `val_accuracy`) and the optimizer state. The last result of a trial
-that finishes its budget (or stops early by its own patience) also holds `test_loss` and
-`test_accuracy`, measured with its best weights. A non-finite loss ends the trial with
-`diverged: True`.
+last weights, the best weights (by `val_accuracy`, the later epoch of a tie) and the optimizer
+state. The last result of a trial that finishes its budget (or stops early by its own patience)
+also holds `test_loss` and `test_accuracy`, measured with its best weights. A non-finite loss ends
+the trial with `diverged: True`. With `ema_epochs`, the val and test scores and the best weights
+are those of the weight average the optimizer keeps (optimizers.averaged); training is the same.
 """
 
 from __future__ import annotations
@@ -308,8 +309,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
             scores = model.evaluate(val_ds, verbose=0, return_dict=True)
             metrics |= {"val_loss": float(scores["loss"]),
                         "val_accuracy": float(scores["accuracy"])}
-            if metrics["val_accuracy"] > state["best_val_accuracy"]:
-                state["best_val_accuracy"] = metrics["val_accuracy"]
+            if metrics["val_accuracy"] >= state["best_val_accuracy"]:  # a tie: the later epoch
+                state["best_val_accuracy"], state["best_epoch"] = metrics["val_accuracy"], epoch + 1
                 best_weights = model.get_weights()
             if sign * metrics[monitor] < state["best_monitor"]:
                 state["best_monitor"], state["waited"] = sign * metrics[monitor], 0
