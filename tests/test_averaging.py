@@ -73,7 +73,8 @@ def test_averaging_leaves_training_unchanged(digits):
 def test_averaged_swaps_the_average_in_and_the_trained_weights_back(digits):
     model, after_steps = _trained(digits, {**CONFIG, "ema_epochs": 1}, epochs=1)
     trained = model.get_weights()
-    averages = [v.numpy() for v in optimizers.inner(model.optimizer)._model_variables_moving_average]
+    averages = optimizers.inner(model.optimizer)._model_variables_moving_average
+    averages = [v.numpy() for v in averages]
     with optimizers.averaged(model):
         for v, a in zip(model.trainable_variables, averages, strict=True):
             np.testing.assert_array_equal(v.numpy(), a)

@@ -182,7 +182,7 @@ def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
 @pytest.mark.parametrize("optimizer, lr, dropout, other_dropout, other_batch, ema, policy", [
     ("adam", 1e-3, 0.3, 0.45, 32, 0, "float32"),     # dropout rates as variables; another batch
     ("sgd", 2e-2, 0.2, 0.1, 64, 0, "float32"),       # and SGD's decay schedule's rate
-    ("rmsprop", 1e-3, 0.0, 0.0, 128, 0, "float32"),  # no dropout: the layer is left as Keras made it
+    ("rmsprop", 1e-3, 0.0, 0.0, 128, 0, "float32"),  # no dropout: the layer stays as Keras made it
     ("adam", 1e-3, 0.3, 0.45, 32, 1, "float32"),     # weight averages (momentum by batch size)
     ("sgd", 2e-2, 0.2, 0.1, 64, 2, "mixed_float16"),  # Keras's loss-scale wrapper (GPU trials)
 ])

@@ -126,8 +126,7 @@ def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1
     both true."""
     import tensorflow as tf
 
-    optimizer = make(name, learning_rate, ema_momentum)
-    model.compile(optimizer=_without_all_reduce(optimizer),
+    model.compile(optimizer=_without_all_reduce(make(name, learning_rate, ema_momentum)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     images = model.inputs[0]

@@ -6,9 +6,10 @@ building the graphs: forward, gradient, one optimizer update per variable, metri
 Grappler), twice a later digits epoch. What a traced function bakes in is the model's structure,
 the optimizer's class and constant settings, steps_per_execution and the precision policy; the
 learning rate and a weight average's momentum are variables already, and the batch size is not
-baked in (the datasets' batch dimension is unknown). The one searched hyperparameter baked in is each Dropout layer's rate:
-here it reads two variables instead (rate and 1 / (1 - rate)), computed exactly as TensorFlow's
-dropout computes them, so a kept model trains bit for bit as a fresh one.
+baked in (the datasets' batch dimension is unknown). The one searched hyperparameter baked in is
+each Dropout layer's rate: here it reads two variables instead (rate and 1 / (1 - rate)),
+computed exactly as TensorFlow's dropout computes them, so a kept model trains bit for bit as a
+fresh one.
 
 `compiled(fresh, config, spe)` takes the fresh model, built as before (same seed, so the same
 initial weights), and, when a kept model has the same key, copies the fresh model's variables
@@ -103,7 +104,7 @@ def _copy_state(fresh, optimizer, kept) -> None:
     the trial's kind and rate: step 0, its rate, its slots and weight averages as it builds
     them, its averages' momentum; under mixed_float16, wrapped as Keras wraps it at compile, so
     the loss scale starts again too)."""
-    from trainables.optimizers import inner
+    from trainables import optimizers
 
     if isinstance(kept.optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -117,7 +118,7 @@ def _copy_state(fresh, optimizer, kept) -> None:
         target.assign(source.value)
     for f, k in zip(_dropouts(fresh), _dropouts(kept)):
         _set_rate(k, f.rate)
-    new, old = inner(optimizer), inner(kept.optimizer)
+    new, old = optimizers.inner(optimizer), optimizers.inner(kept.optimizer)
     if new.use_ema:
         old.ema_momentum.assign(new.ema_momentum)
     if hasattr(old._learning_rate, "initial_learning_rate"):
