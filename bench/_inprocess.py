@@ -41,7 +41,7 @@ class Recorder:
         patches = {(tune, "report"): self._report, (tune, "get_checkpoint"): lambda: None,
                    (tune, "get_context"): lambda: ctx,
                    (ray, "get_runtime_context"): lambda: types.SimpleNamespace(
-                       get_node_id=lambda: "local")}
+                       get_node_id=lambda: "local", get_actor_id=lambda: None)}
         for (mod, name), fn in patches.items():
             self._saved[(mod, name)] = getattr(mod, name)
             setattr(mod, name, fn)

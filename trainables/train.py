@@ -39,9 +39,12 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
     Ray's resources are logical: without explicit thread counts a 1-CPU trial starts one thread
     per core and trials on the same machine fight over them. Memory growth keeps trials that
     share a GPU from each taking all of its memory at start (the default), so 4 trials at 0.25 GPU
-    fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
+    fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down.
+    A CPU trial pins its process to cores of its own (cores.py); a GPU trial does not, so its
+    input pipeline and kernel launches may use the cores no trial holds."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
-            "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
+            "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32",
+            "pin_cores": gpus == 0}
 
 
 def freeze_imports() -> None:
@@ -85,15 +88,20 @@ def visible_gpus() -> int:
     return len(tf.config.list_physical_devices("GPU"))
 
 
-def configure_tensorflow(settings: dict) -> None:
-    """Apply `tensorflow_settings`' threads and memory growth. They must be set before TensorFlow
-    initialises, so a reused actor keeps its first setting; the precision policy is per trial
-    (`new_session`)."""
+def configure_tensorflow(settings: dict, own_process: bool = False) -> None:
+    """Apply `tensorflow_settings`' threads, memory growth and, in a process of the trial's own
+    (a Ray actor, not a benchmark or test calling `train`), its cores. They must be set before
+    TensorFlow initialises (and makes its thread pools), so a reused actor keeps its first
+    setting; the precision policy is per trial (`new_session`)."""
     global _process_configured
     import tensorflow as tf
 
+    from trainables import cores
+
     if not _process_configured:
         _process_configured = True
+        if settings["pin_cores"] and own_process:
+            cores.claim(settings["threads"])
         try:
             tf.config.threading.set_intra_op_parallelism_threads(settings["threads"])
             tf.config.threading.set_inter_op_parallelism_threads(settings["threads"])
@@ -257,14 +265,15 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     from trainables import optimizers, phases, pipeline
     from trainables.evaluate import evaluate
 
-    node_id = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
+    runtime = ray.get_runtime_context()
+    node_id = runtime.get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
     # The GPU share Ray gave, if TensorFlow sees a GPU at all: a node that declares GPUs it does
     # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
     gpus = resources.get("GPU", 0) if visible_gpus() else 0
     settings = tensorflow_settings(resources.get("CPU", 1), gpus,
                                    config.get("mixed_precision", True))
-    configure_tensorflow(settings)
+    configure_tensorflow(settings, own_process=runtime.get_actor_id() is not None)
     freeze_imports()
     new_session(settings["policy"], config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
