@@ -5,8 +5,8 @@ split.
 
 Runs `python run_search.py --space basenet --dataset digits --seed S` for S = 0 .. seeds-1 (the
 sampler's and every trial's seed), with MORE FLAGS added (`-- --ema-epochs 0`: as before weight
-averaging). Target (issue 11): median test accuracy at least 0.99, none
-below 0.985, in no more wall time than the default search took before.
+averaging). Target (issue 11): median test accuracy at least 0.99, none below 0.985, in no more
+wall time than the default search took before.
 """
 
 import argparse

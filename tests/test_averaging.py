@@ -71,7 +71,7 @@ def test_averaging_leaves_training_unchanged(digits):
 
 
 def test_averaged_swaps_the_average_in_and_the_trained_weights_back(digits):
-    model, after_steps = _trained(digits, {**CONFIG, "ema_epochs": 1}, epochs=1)
+    model, _ = _trained(digits, {**CONFIG, "ema_epochs": 1}, epochs=1)
     trained = model.get_weights()
     averages = optimizers.inner(model.optimizer)._model_variables_moving_average
     averages = [v.numpy() for v in averages]
