@@ -158,7 +158,7 @@ def test_error_line_is_the_exception_line_of_a_traceback():
 def test_load_gives_the_documented_columns_and_dtypes(smoke_search):
     res = load(smoke_search[0])
     trials, epochs = res.trials, res.epochs
-    config = ["batch_size", "dropout", "learning_rate", "model", "optimizer", "seed"]
+    config = ["batch_size", "dropout", "ema_epochs", "learning_rate", "model", "optimizer", "seed"]
     assert list(trials.columns) == ["trial_id", "status", "epochs", "best_epoch", *config,
                                     *[c for c in TRIAL_COLUMNS if c not in
                                       ("trial_id", "status", "epochs", "best_epoch")]]
