@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import tempfile
@@ -265,6 +266,9 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     from trainables import optimizers, phases, pipeline
     from trainables.evaluate import evaluate
 
+    # Ray Train logs each checkpoint at INFO ("Checkpoint successfully created at ..."), and Ray
+    # forwards it from every actor to the search's console; the trial folders list them already.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     runtime = ray.get_runtime_context()
     node_id = runtime.get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
@@ -301,7 +305,8 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     for epoch in range(state["epoch"], max_epochs):
         if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
             phases.start_phase2(model, config)
-        history = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0).history
+        history = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0,
+                            shuffle=False).history  # train_ds shuffles itself
         if config.get("fail_once_at_epoch") == epoch + 1 and not resumed:
             # Fault injection for tests and drills: the retry restores the last checkpoint.
             raise RuntimeError(f"injected fault at epoch {epoch + 1} (fail_once_at_epoch)")
