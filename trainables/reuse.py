@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trainables import models, optimizers
+
 CACHE_SIZE = 8  # kept models per process: a search on one architecture keeps one per optimizer
 # and at most this many parameters in all (weights and up to 2 optimizer slots each: about 200 MB
 # at 16M; BaseNet has 62k, MiRed v5 1.9M, v3 3.7M), the oldest going first
@@ -41,8 +43,6 @@ def compiled(fresh, config: dict, spe: int, ema_momentum: float | None = None):
     weights) compiled with the config's optimizer (keeping a weight average at `ema_momentum`) and
     `spe` steps per execution: a kept one when this process has one of the same structure, else
     `fresh` itself (kept for next time). Only a new model is compiled."""
-    from trainables import models, optimizers
-
     settings = (config["optimizer"], config["learning_rate"], spe, ema_momentum)
     if models.backbone_of(config["model"]):  # transfer models: large, recompiled between phases
         optimizers.compile(fresh, *settings)
@@ -104,8 +104,6 @@ def _copy_state(fresh, optimizer, kept) -> None:
     the trial's kind and rate: step 0, its rate, its slots and weight averages as it builds
     them, its averages' momentum; under mixed_float16, wrapped as Keras wraps it at compile, so
     the loss scale starts again too)."""
-    from trainables import optimizers
-
     if isinstance(kept.optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(kept.trainable_variables)

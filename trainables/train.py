@@ -264,7 +264,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     from ray import tune
 
     from trainables import optimizers, phases, pipeline
-    from trainables.evaluate import evaluate
+    from trainables.evaluate import evaluate, scores
 
     # Ray Train logs each checkpoint at INFO ("Checkpoint successfully created at ..."), and Ray
     # forwards it from every actor to the search's console; the trial folders list them already.
@@ -320,9 +320,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
         state["epoch"] = epoch + 1
 
         with optimizers.averaged(model):  # the weights validated, kept and tested (ema_epochs)
-            scores = model.evaluate(val_ds, verbose=0, return_dict=True)
-            metrics |= {"val_loss": float(scores["loss"]),
-                        "val_accuracy": float(scores["accuracy"])}
+            metrics |= scores(model, val_ds, "val")
             if metrics["val_accuracy"] >= state["best_val_accuracy"]:  # a tie: the later epoch
                 state["best_val_accuracy"], state["best_epoch"] = metrics["val_accuracy"], epoch + 1
                 best_weights = model.get_weights()
