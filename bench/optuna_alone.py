@@ -2,9 +2,9 @@
 
     python bench/optuna_alone.py [--seed 0]   # prints one JSON line: epochs, best val, test
 
-Same space (search_spaces/basenet.py, report points enqueued first), model builder, digits split,
-pipeline, optimizers, budget (24 trials, 20 epochs, pruning from epoch 2, factor 3) as
-`python run_search.py --space basenet --dataset digits`.
+Same space (search_spaces/basenet.py, report points enqueued first, its augmentation), model
+builder, digits split, pipeline, optimizers, budget (the space's on digits: 24 trials, 30 epochs,
+pruning from epoch 2, factor 3) as `python run_search.py --space basenet --dataset digits`.
 """
 import argparse, json, os, sys  # noqa: E401
 from pathlib import Path
@@ -21,6 +21,7 @@ from trainables import datasets, models, optimizers, pipeline  # noqa: E402
 args = argparse.ArgumentParser(); args.add_argument("--seed", type=int, default=0)  # noqa: E702
 seed = args.parse_args().seed
 space, data = search_spaces.load("basenet"), datasets.load("digits")
+budget = space.budget_for("digits")
 best = {"val": -1.0, "weights": None, "config": None, "epochs": 0}
 
 
@@ -46,7 +47,7 @@ def objective(trial):
     model.compile(optimizer=optimizers.make(config["optimizer"], config["learning_rate"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # as users do
     report = Report(trial); report.config = config  # noqa: E702
-    history = model.fit(pipeline.train_batches(data, config), epochs=20, verbose=0,
+    history = model.fit(pipeline.train_batches(data, config), epochs=budget.max_epochs, verbose=0,
                         validation_data=pipeline.eval_batches(data, "val", config),
                         callbacks=[report]).history
     if model.stop_training:
@@ -56,10 +57,12 @@ def objective(trial):
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.create_study(direction="maximize", sampler=TPESampler(seed=seed),
-                            pruner=SuccessiveHalvingPruner(min_resource=2, reduction_factor=3))
+                            pruner=SuccessiveHalvingPruner(
+                                min_resource=budget.grace_period,
+                                reduction_factor=budget.reduction_factor))
 for point in space.points_to_evaluate:
     study.enqueue_trial(point)
-study.optimize(objective, n_trials=24)
+study.optimize(objective, n_trials=budget.num_samples)
 model = models.build(best["config"], models.input_shape(best["config"]["model"], data.input_shape),
                      data.num_classes)
 model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -138,6 +138,31 @@ def test_augmentation_changes_training_batches_every_epoch_and_reproducibly():
     assert np.array_equal(first, again)          # the same seed, the same epoch
 
 
+@pytest.mark.parametrize("batch_size", [32, 64, 256, 300])
+def test_augmenting_in_chunks_keeps_every_batch_and_compiles_once(batch_size):
+    """The augmentation runs on chunks of 256 images (32x32x3) whatever the batch size: the
+    batches a trial trains on hold the same images in the same order as without augmentation
+    (only the transforms differ), Keras sees how many there are, and every batch size up to the
+    chunk shares one compiled function. Settings that are off are the identity, exactly."""
+    x = _random_images(1000, seed=8)
+    data = _data(x, y_train=np.arange(1000, dtype=np.int32))
+    assert pipeline.augment_chunk((32, 32, 3), batch_size) == max(256, batch_size)
+    pipeline._AUGMENT_FNS.clear()
+    plain = pipeline.train_batches(data, {"batch_size": batch_size, "seed": 3})
+    augmented = pipeline.train_batches(data, {"batch_size": batch_size, "seed": 3, "zoom": 0.1})
+    off = pipeline.train_batches(data, {"batch_size": batch_size, "seed": 3, "zoom": 1e-9})
+    assert augmented.cardinality().numpy() == plain.cardinality().numpy() == -(-1000 // batch_size)
+    for (xp, yp), (xa, ya), (xo, _) in zip(plain, augmented, off):
+        assert np.array_equal(yp.numpy(), ya.numpy())      # the same images, in the same order
+        assert not np.allclose(xp.numpy(), xa.numpy(), atol=1e-3)
+        assert np.allclose(xp.numpy(), xo.numpy(), atol=1e-5)  # a zoom of 1e-9: no change
+    assert len(pipeline._AUGMENT_FNS) == 1
+    identity = pipeline._augment(tf.constant(x[:10]), tf.constant([1, 2], tf.int64),
+                                 tf.constant([1 / 255] * 3), tf.constant([0.0] * 3),
+                                 False, 0.0, 0.0, 256)
+    np.testing.assert_array_equal(identity.numpy(), (x[:10] * np.float32(1 / 255)))
+
+
 def test_val_and_test_are_never_augmented():
     x = _random_images(40, seed=5)
     data = _data(x)

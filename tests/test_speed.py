@@ -20,8 +20,8 @@ def digits():
     return load_digits()
 
 
-def test_augmentation_ranges_share_one_compile_and_give_the_baked_in_pixels():
-    """Zoom and rotation ranges are arguments of the compiled augmentation: trials drawing other
+def test_augmentation_settings_share_one_compile_and_give_the_baked_in_pixels():
+    """Flip, zoom and rotation are arguments of the compiled augmentation: trials drawing other
     values reuse it, and the pixels are those of a function with the values as constants."""
     import tensorflow as tf
     rng = np.random.default_rng(0)
@@ -29,12 +29,12 @@ def test_augmentation_ranges_share_one_compile_and_give_the_baked_in_pixels():
     scale, offset = tf.constant([1 / 255] * 3), tf.constant([0.0] * 3)
     seed = tf.constant([5, 6], tf.int64)
     pipeline._AUGMENT_FNS.clear()
-    for zoom, rotation in [(0.2, 15.0), (0.37, 7.3)]:
-        ours = pipeline._augment(x, seed, scale, offset, True, zoom, rotation, 16)
+    for flip, zoom, rotation in [(True, 0.2, 15.0), (True, 0.37, 7.3), (False, 0.1, 10.0)]:
+        ours = pipeline._augment(x, seed, scale, offset, flip, zoom, rotation, 16)
 
         @tf.function(jit_compile=True)
         def baked(images, seed):
-            transforms = pipeline._random_transforms(16, seed, 32, 32, True, zoom, rotation)
+            transforms = pipeline._random_transforms(16, seed, 32, 32, flip, zoom, rotation)
             return pipeline._affine_bilinear(images, transforms) * scale + offset
         np.testing.assert_array_equal(ours.numpy(), baked(x, seed).numpy())
     assert len(pipeline._AUGMENT_FNS) == 1
@@ -70,9 +70,9 @@ def test_a_reused_process_does_not_grow_over_trials(digits):
             gc.collect()
             rss.append(rss_mib())
     assert rss[-1] <= 1.2 * rss[4], [round(r) for r in rss]
-    # what grew before: one compiled augmentation kept per drawn (zoom, rotation); now one per
-    # (flip, batch size) here; and one kept model per optimizer
-    assert len(pipeline._AUGMENT_FNS) <= 4
+    # what grew before: one compiled augmentation kept per drawn (zoom, rotation), later one per
+    # (flip, batch size); now one for every trial here; and one kept model per optimizer
+    assert len(pipeline._AUGMENT_FNS) == 1
     assert len(reuse._CACHE) == 4
 
 

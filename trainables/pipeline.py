@@ -26,10 +26,11 @@ What happens to an image, and where:
 3. Per batch, vectorised (`_transform`): cast and scale (normalisation folded into one multiply-add
    per channel); when augmenting, one random affine transform per image (flip x zoom x rotation
    about the centre, bilinear, edges filled with the nearest pixel as ImageDataGenerator does)
-   fused with that cast and scale into one XLA-compiled function (`_augment`) for the batch;
-   then the ZCA matrix when asked.
-   The per-batch random draws are stateless, seeded by `tf.data.Dataset.random`, so parallel
-   batches stay reproducible and each epoch differs.
+   fused with that cast and scale into one XLA-compiled function (`_augment`), called per chunk
+   of a fixed size (`augment_chunk`: 256 small images, whatever the batch size) and rebatched
+   into the same batches; then the ZCA matrix when asked.
+   The per-chunk random draws are stateless, seeded by `tf.data.Dataset.random`, so parallel
+   chunks stay reproducible and each epoch differs.
 
 The arrays stay uint8 in memory (a quarter of float32); normalising per batch is one fused op,
 cheaper than storing the float copy. tf.data runs on a private thread pool as large as TensorFlow's
@@ -140,15 +141,35 @@ def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
     if training:  # decoded files: a window (a full buffer would decode the split before batch 1)
         buffer = min(len(y), FILE_SHUFFLE_WINDOW) if files else len(y)
         ds = ds.shuffle(buffer, seed=opts["seed"], reshuffle_each_iteration=True)
-    ds = ds.batch(opts["batch_size"])
-    transform = _transform(data, shape, opts, augment, per_batch) if images else _as_float
-    if augment:  # one stateless seed pair per batch, new every epoch, reproducible from `seed`
+    batch_size = opts["batch_size"]
+    chunk = augment_chunk(shape, batch_size) if augment else batch_size
+    transform = _transform(data, shape, opts, chunk if augment else 0, per_batch) if images \
+        else _as_float
+    ds = ds.batch(chunk)
+    if augment:  # one stateless seed pair per chunk, new every epoch, reproducible from `seed`
         seeds = tf.data.Dataset.random(seed=opts["seed"], rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
             lambda batch, seed: transform(*batch, seed), num_parallel_calls=tf.data.AUTOTUNE)
+        if chunk != batch_size:  # the same batches as batch(batch_size): rebatch keeps the order
+            ds = ds.rebatch(batch_size).apply(
+                tf.data.experimental.assert_cardinality(math.ceil(len(y) / batch_size)))
     else:
         ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_tf_options())
+
+
+# Augmented images per call of the compiled augmentation, as float32 values: 4 MiB.
+AUGMENT_CHUNK_VALUES = 2 ** 20
+
+
+def augment_chunk(shape, batch_size: int) -> int:
+    """Images augmented per call: the largest power of two whose float32 pixels fit in
+    AUGMENT_CHUNK_VALUES (256 at 32x32x3), or the batch if larger (224x224 images: the batch).
+    One size for every batch size, so a process compiles the augmentation once per image shape,
+    not once per batch size (0.9 s each); and a call's fixed cost (about 1.5 ms on a CPU: as much
+    as augmenting 32 small images) is paid once per chunk, not once per batch."""
+    per_image = int(np.prod(shape))
+    return max(batch_size, 2 ** max(0, math.floor(math.log2(AUGMENT_CHUNK_VALUES / per_image))))
 
 
 def _is_images(x) -> bool:
@@ -168,9 +189,10 @@ def _elements(x, y, shape) -> tf.data.Dataset:
                              num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
-def _transform(data, shape, opts, augment, per_batch=False):
-    """The per-batch function: uint8 (B, H, W, C) -> normalised, augmented float32 (converted to
-    `shape` first when `per_batch`)."""
+def _transform(data, shape, opts, augment: int = 0, per_batch=False):
+    """The per-batch function: uint8 (B, H, W, C) -> normalised float32 (converted to `shape`
+    first when `per_batch`), augmented when `augment` (the chunk size, which the batch is padded
+    to) is not 0."""
     scale, offset = np.full(shape[-1], 1 / 255, np.float32), np.zeros(shape[-1], np.float32)
     zca = None
     if opts["normalize"] == "featurewise":
@@ -188,7 +210,7 @@ def _transform(data, shape, opts, augment, per_batch=False):
             images = _convert(images, shape)
         if augment:  # scale and shift inside: bilinear weights sum to 1, so they commute
             x = _augment(images, seed, scale, offset, opts["flip"], opts["zoom"],
-                         opts["rotation"], opts["batch_size"])
+                         opts["rotation"], augment)
         else:
             x = tf.cast(images, tf.float32) * scale + offset
         if zca is not None:
@@ -198,52 +220,55 @@ def _transform(data, shape, opts, augment, per_batch=False):
     return transform
 
 
-def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, batch_size: int):
-    """uint8 batch -> float32 `x * scale + offset` with one random affine transform per image
+def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, size: int):
+    """uint8 images -> float32 `x * scale + offset` with one random affine transform per image
     (see `_random_transforms`) applied by `_affine_bilinear`, all in one XLA-compiled function
-    per (flip, zoom on/off, rotation on/off, batch shape) and process: the zoom and rotation
-    ranges are arguments, so the trials of a search that draws them (continuous) share one
-    compile (about 1.5-2.7 s each on 2 cores) instead of compiling, and keeping, one per trial.
-    A short last batch is padded to `batch_size` so XLA compiles one shape, not two; a reused Ray
-    actor compiles once for all its trials."""
+    per image shape, `size` and process: flip, zoom and rotation are arguments (off is a flip
+    probability of 0 and a range of [1, 1] or [0, 0]: the identity, exactly), so every trial of
+    a search shares one compile (about 0.9 s) instead of compiling, and keeping, one per
+    setting. The images are padded to `size` (the chunk, `augment_chunk`) so XLA compiles one
+    shape; a reused Ray actor compiles once for all its trials."""
     height, width, channels = x.shape[1:]
-    key = (flip, zoom > 0, rotation > 0, batch_size, height, width, channels, x.dtype)
+    key = (size, height, width, channels, x.dtype)
     if key not in _AUGMENT_FNS:
         def augment(images, seed, scale, offset, ranges):
-            zooms = (ranges[0], ranges[1]) if zoom > 0 else 0.0
-            angles = (ranges[2], ranges[3]) if rotation > 0 else 0.0
-            transforms = _random_transforms(batch_size, seed, height, width, flip, zooms, angles)
+            transforms = _random_transforms(size, seed, height, width, ranges[0],
+                                            (ranges[1], ranges[2]), (ranges[3], ranges[4]))
             return _affine_bilinear(images, transforms) * scale + offset
-        signature = [tf.TensorSpec([batch_size, height, width, channels], x.dtype),
+        signature = [tf.TensorSpec([size, height, width, channels], x.dtype),
                      tf.TensorSpec([2], tf.int64), tf.TensorSpec([channels], tf.float32),
-                     tf.TensorSpec([channels], tf.float32), tf.TensorSpec([4], tf.float32)]
+                     tf.TensorSpec([channels], tf.float32), tf.TensorSpec([5], tf.float32)]
         _AUGMENT_FNS[key] = tf.function(augment, jit_compile=True, input_signature=signature)
     _AUGMENT_FNS.move_to_end(key)
     while len(_AUGMENT_FNS) > AUGMENT_FNS_SIZE:
         _AUGMENT_FNS.popitem(last=False)
     # float32 of the float64 bounds: the constants the ranges were when they were baked in
-    ranges = tf.constant(np.array([1 - zoom, 1 + zoom, -rotation, rotation], np.float32))
+    ranges = tf.constant(np.array([0.5 if flip else 0.0, 1 - zoom, 1 + zoom, -rotation, rotation],
+                                  np.float32))
     n = tf.shape(x)[0]
-    padded = tf.pad(x, [[0, batch_size - n], [0, 0], [0, 0], [0, 0]])
+    padded = tf.pad(x, [[0, size - n], [0, 0], [0, 0], [0, 0]])
     return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64), scale, offset, ranges)[:n]
 
 
-# Compiled once per process and key, reused by every trial's pipeline; the oldest go first (a
-# search draws flip x zoom on/off x rotation on/off x 4 batch sizes: 32 at most).
+# Compiled once per process and key (chunk size and image shape), reused by every trial's
+# pipeline; the oldest go first.
 _AUGMENT_FNS: OrderedDict = OrderedDict()
-AUGMENT_FNS_SIZE = 16
+AUGMENT_FNS_SIZE = 8
 
 
-def _random_transforms(n, seed, height: int, width: int, flip: bool, zoom: float,
-                       rotation: float):
+def _random_transforms(n, seed, height: int, width: int, flip, zoom, rotation):
     """(n, 6) affine maps [a0, a1, a2, b0, b1, b2]: output pixel (x, y) reads the input at
     (a0 x + a1 y + a2, b0 x + b1 y + b2) = A (p - c) + c, c the image centre and
     A = R(theta) diag(zx, zy) diag(+-1, 1); a zoom < 1 magnifies, as in ImageDataGenerator
-    (the layout of ImageProjectiveTransformV3's first six parameters). `zoom` and `rotation` are
-    floats (0: off), or (low, high) pairs of float32 scalars drawn from (scales, degrees)."""
+    (the layout of ImageProjectiveTransformV3's first six parameters). `flip` is a bool or the
+    probability of a flip; `zoom` and `rotation` are floats (0: off), or (low, high) pairs of
+    float32 scalars drawn from (scales, degrees)."""
     s_flip, s_zoom, s_rot = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     ones = tf.ones([n])
-    sign = tf.where(tf.random.stateless_uniform([n], s_flip) < 0.5, -1.0, 1.0) if flip else ones
+    if isinstance(flip, bool):
+        flip = 0.5 if flip else None
+    sign = ones if flip is None else \
+        tf.where(tf.random.stateless_uniform([n], s_flip) < flip, -1.0, 1.0)
     if isinstance(zoom, (int, float)):
         zoom = (1 - zoom, 1 + zoom) if zoom > 0 else None
     if isinstance(rotation, (int, float)):
