@@ -2,9 +2,9 @@
 
     python bench/optuna_alone.py [--seed 0]   # prints one JSON line: epochs, best val, test
 
-Same space (search_spaces/basenet.py, report points enqueued first, its augmentation), model
-builder, digits split, pipeline, optimizers, budget (the space's on digits: 24 trials, 30 epochs,
-pruning from epoch 2, factor 3) as `python run_search.py --space basenet --dataset digits`.
+Same space (search_spaces/basenet.py, report points enqueued first), model builder, digits split,
+pipeline, optimizers, budget (the space's on digits: 24 trials, 20 epochs, pruning from epoch 2,
+factor 3) as `python run_search.py --space basenet --dataset digits`.
 """
 import argparse, json, os, sys  # noqa: E401
 from pathlib import Path

@@ -4,7 +4,7 @@ whole processes, alternately.
     python bench/peers.py [--repeats 5]
 
 Suite: `python run_search.py --space basenet --dataset digits` (Ray Tune, TPE seed 0, ASHA grace
-2 factor 3, 24 trials, at most 30 epochs, 2 trials at a time on 2 cores). Optuna alone: one
+2 factor 3, 24 trials, at most 20 epochs, 2 trials at a time on 2 cores). Optuna alone: one
 process, TPE seed 0, SuccessiveHalvingPruner(2, 3), the same space, points, model, split and
 pipeline. Recorded: wall time, epochs trained, best validation accuracy, test accuracy of the
 best trial's best weights. Target: the suite at least 1.3x faster, best val within 0.5 points.

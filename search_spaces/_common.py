@@ -46,8 +46,7 @@ class Budget:
     reduction_factor: int = 3
 
 
-# The bundled digits are small and easy: one budget serves the spaces on them (a space may set
-# its own, `Space.digits_budget`).
+# The bundled digits are small and easy: the same budget serves every space on them.
 DIGITS_BUDGET = Budget(num_samples=24, max_epochs=20, grace_period=2, reduction_factor=3)
 # --smoke-test: the smallest run that still exercises trials, ASHA rungs and the report.
 SMOKE_BUDGET = Budget(num_samples=6, max_epochs=4, grace_period=1, reduction_factor=2)
@@ -74,7 +73,6 @@ class Space:
     constants: dict = field(default_factory=dict)  # a study's fixed hyperparameters
     per_model: dict = field(default_factory=dict)  # a study's settings by model: {model: {k: v}}
     table_reference: dict | list | None = None  # a study's report table (JSON), for analysis
-    digits_budget: Budget = DIGITS_BUDGET  # its budget on the bundled digits (not its own dataset)
 
     @property
     def transfer(self) -> bool:
@@ -85,7 +83,7 @@ class Space:
             return self.budget
         if self.grid:  # a study runs every trial to the end: keep digits quick
             return replace(self.budget, max_epochs=min(self.budget.max_epochs, 10))
-        return self.digits_budget
+        return DIGITS_BUDGET
 
 
 def study(*, description: str, model: str, dataset: str, grid: dict, constants: dict,

@@ -61,22 +61,6 @@ def test_space_declares_a_valid_budget_dataset_and_report_start(name):
         assert set(point) <= sampled, f"{set(point) - sampled} is not in the space"
 
 
-def test_the_digits_budget_is_the_shared_one_unless_a_space_sets_its_own():
-    """The default offline search (basenet on digits) augments every trial, its report points too,
-    and runs 30 epochs; other spaces keep the shared digits budget; a space's own dataset its own."""
-    basenet = search_spaces.load("basenet")
-    assert basenet.budget_for("digits") == _common.Budget(24, 30, 2, 3)
-    assert basenet.budget_for("cifar100_25") == basenet.budget
-    assert search_spaces.load("mired").budget_for("digits") == _common.DIGITS_BUDGET
-    study = optuna.create_study()
-    study.enqueue_trial(basenet.points_to_evaluate[0])
-    trial = study.ask()
-    constants = basenet.define(trial)
-    config = {**trial.params, **constants}
-    assert config == {**basenet.points_to_evaluate[0], "model": "basenet", "zoom": 0.1,
-                      "rotation": 10.0}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", search_spaces.names())
 def test_space_model_builds_with_the_right_output_shape(name):
