@@ -21,6 +21,17 @@ from driver.settings import Settings, UsageError
 
 # TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+# What TF_CPP_MIN_LOG_LEVEL cannot hide, as every trial process prints it before absl's logging
+# starts: absl's preamble, TensorFlow's C++ INFO lines (oneDNN is on, no CUDA drivers), and on a
+# machine without an NVIDIA driver the failed CUDA probe. Ray forwards each from every actor;
+# its log deduplicator drops lines matching this, read once as Ray is imported (so here, before
+# any import of Ray; a user's own RAY_DEDUP_LOGS_SKIP_REGEX wins).
+TENSORFLOW_STARTUP_LINES = "|".join([
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"^I\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] ",
+    *([] if os.path.exists("/proc/driver/nvidia") else [r"\] failed call to cuInit: "]),
+])
+os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", TENSORFLOW_STARTUP_LINES)
 
 
 def load_data(settings: Settings, space: Space) -> Data:
