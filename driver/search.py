@@ -23,15 +23,24 @@ from driver.settings import Settings, UsageError
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # What TF_CPP_MIN_LOG_LEVEL cannot hide, as every trial process prints it before absl's logging
 # starts: absl's preamble, TensorFlow's C++ INFO lines (oneDNN is on, no CUDA drivers), and on a
-# machine without an NVIDIA driver the failed CUDA probe. Ray forwards each from every actor;
-# its log deduplicator drops lines matching this, read once as Ray is imported (so here, before
-# any import of Ray; a user's own RAY_DEDUP_LOGS_SKIP_REGEX wins).
+# machine without an NVIDIA driver the failed CUDA probe. Ray forwards each from every actor.
 TENSORFLOW_STARTUP_LINES = "|".join([
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"^I\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] ",
     *([] if os.path.exists("/proc/driver/nvidia") else [r"\] failed call to cuInit: "]),
 ])
-os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", TENSORFLOW_STARTUP_LINES)
+DRIVER_ENV = {
+    # Ray's log deduplicator drops those lines; it reads this once, as Ray is imported (so here,
+    # before any import of Ray).
+    "RAY_DEDUP_LOGS_SKIP_REGEX": TENSORFLOW_STARTUP_LINES,
+    # Tune snapshots the experiment after every `num_to_keep` (2) checkpoints of a trial, and
+    # warns in three lines each time two such snapshots come within 5 s that they "may become a
+    # bottleneck": 58 times in a default digits search, whose snapshots cost the driver about
+    # 0.6 s of CPU in all (py-spy, docs/benchmarks.md). 0 turns the warning off.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+for _name, _value in DRIVER_ENV.items():
+    os.environ.setdefault(_name, _value)  # a user's own setting wins
 
 
 def load_data(settings: Settings, space: Space) -> Data:
