@@ -166,8 +166,8 @@ def augment_chunk(shape, batch_size: int) -> int:
     """Images augmented per call: the largest power of two whose float32 pixels fit in
     AUGMENT_CHUNK_VALUES (256 at 32x32x3), or the batch if larger (224x224 images: the batch).
     One size for every batch size, so a process compiles the augmentation once per image shape,
-    not once per batch size (0.9 s each); and a call's fixed cost (about 1.5 ms on a CPU: as much
-    as augmenting 32 small images) is paid once per chunk, not once per batch."""
+    not once per batch size (about 0.9 s each). The epoch's cost does not depend on it (chunks of
+    32, 256 and 2048 images: the same, docs/benchmarks.md)."""
     per_image = int(np.prod(shape))
     return max(batch_size, 2 ** max(0, math.floor(math.log2(AUGMENT_CHUNK_VALUES / per_image))))
 
@@ -190,9 +190,9 @@ def _elements(x, y, shape) -> tf.data.Dataset:
 
 
 def _transform(data, shape, opts, augment: int = 0, per_batch=False):
-    """The per-batch function: uint8 (B, H, W, C) -> normalised float32 (converted to `shape`
-    first when `per_batch`), augmented when `augment` (the chunk size, which the batch is padded
-    to) is not 0."""
+    """The per-batch (per-chunk when augmenting) function: uint8 (B, H, W, C) -> normalised
+    float32 (converted to `shape` first when `per_batch`), augmented when `augment` (the chunk
+    size, which the images are padded to) is not 0."""
     scale, offset = np.full(shape[-1], 1 / 255, np.float32), np.zeros(shape[-1], np.float32)
     zca = None
     if opts["normalize"] == "featurewise":
