@@ -142,10 +142,9 @@ def _batches(data, split: str, config: dict, training: bool) -> tf.data.Dataset:
         buffer = min(len(y), FILE_SHUFFLE_WINDOW) if files else len(y)
         ds = ds.shuffle(buffer, seed=opts["seed"], reshuffle_each_iteration=True)
     batch_size = opts["batch_size"]
-    chunk = augment_chunk(shape, batch_size) if augment else batch_size
-    transform = _transform(data, shape, opts, chunk if augment else 0, per_batch) if images \
-        else _as_float
-    ds = ds.batch(chunk)
+    chunk = augment_chunk(shape, batch_size) if augment else 0
+    transform = _transform(data, shape, opts, chunk, per_batch) if images else _as_float
+    ds = ds.batch(chunk or batch_size)
     if augment:  # one stateless seed pair per chunk, new every epoch, reproducible from `seed`
         seeds = tf.data.Dataset.random(seed=opts["seed"], rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
