@@ -63,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="validate, keep and test an exponential moving average of the weights "
                         "over about N epochs (default: 1 in searches; 0, the weights as trained, "
                         "in studies, which train as the reports did)")
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="also test the ensemble of the K trials with the best val accuracy, "
+                        "their predicted class probabilities averaged (default: 5 in searches; "
+                        "1, the best trial alone, in studies)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at a time (default: as many as the resources allow)")
     p.add_argument("--checkpoint-every", type=int, default=1,

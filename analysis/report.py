@@ -98,6 +98,18 @@ def untested_note(res: Results, best: pd.DataFrame) -> str:
             "Skipped), so there are no weights of it to test.\n")
 
 
+def ensemble_note(res: Results) -> str:
+    """The ensemble's test score beside the best trial's, in one line; "" without one."""
+    ensemble = (res.best_test or {}).get("ensemble")
+    if not ensemble:
+        return ""
+    ids = ensemble["trial_ids"]
+    return (f"Ensemble of the {len(ids)} trials with the best val accuracy (their predicted class "
+            f"probabilities averaged; `--ensemble`): test accuracy "
+            f"{ensemble['test_accuracy']:.4f}, against {res.best_test['test_accuracy']:.4f} for "
+            f"the best trial alone. Trials: {', '.join(map(str, ids))}.\n")
+
+
 def failures_table(res: Results) -> pd.DataFrame:
     """Diverged, failed (error) and retried trials: the epoch it happened in and why."""
     rows = []
@@ -223,10 +235,9 @@ def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
         res.best_test = best_test()
     best = best_table(res)
     save_table(best, out, "best")
-    note = untested_note(res, best)
+    notes = [n for n in (untested_note(res, best), ensemble_note(res)) if n]
     lines[:0] = ["## Best configuration", "",
-                 _md(best) if len(best) else "No trial has a result yet.\n",
-                 *([note] if note else [])]
+                 _md(best) if len(best) else "No trial has a result yet.\n", *notes]
 
     if res.space in studies.TABLES and len(res.trials):
         table, plot = studies.TABLES[res.space](res)

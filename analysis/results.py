@@ -9,8 +9,9 @@ writes.
 
 Each trial folder holds params.json (its config) and result.json (one JSON line per reported
 epoch); the suite adds search.json (space, dataset, budget, reference) and best_test.json (the best
-trial's test score). Nothing here imports Ray, TensorFlow or the suite's search spaces: a folder is
-analysed from its files alone, anywhere, finished or not.
+trial's test score, and that of the ensemble of the best trials). Nothing here imports Ray,
+TensorFlow or the suite's search spaces: a folder is analysed from its files alone, anywhere,
+finished or not.
 
 `res.trials` columns (stable; config columns sit between `best_epoch` and `val_accuracy`):
 
@@ -90,7 +91,8 @@ class Results:
     search: dict            # search.json: space, dataset, budget, seed, started, finished, ...
     trials: pd.DataFrame    # one row per trial (columns above)
     epochs: pd.DataFrame    # one row per trial and epoch
-    best_test: dict | None  # best_test.json, when the search got that far and it is readable
+    best_test: dict | None  # best_test.json, when the search got that far and it is readable;
+                            # its "ensemble" (trial_ids, test_accuracy, test_loss) when tested
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why it was left out)
 
     @property
@@ -409,6 +411,13 @@ def load(folder) -> Results:
         best_test, why = None, "no test_accuracy or trial_id in it"
     if why and why != "missing":
         skipped.append(("best_test.json", f"{why}; the best trial's own test score is used"))
+    ensemble = best_test.get("ensemble") if best_test else None
+    if ensemble is not None and not (isinstance(ensemble, dict)
+                                     and isinstance(ensemble.get("trial_ids"), list)
+                                     and not math.isnan(_number(ensemble.get("test_accuracy")))):
+        del best_test["ensemble"]
+        skipped.append(("best_test.json", "its ensemble has no test_accuracy or trial_ids; "
+                                          "left out"))
 
     extra = list(dict.fromkeys(k for t in trials for k in t if k not in TRIAL_COLUMNS))
     trials_df = _frame(trials, TRIAL_COLUMNS, extra)

@@ -1,4 +1,5 @@
-"""Driver layer: the search's best trial scored on the test set, into best_test.json."""
+"""Driver layer: the search's best trial, and the ensemble of its best trials, scored on the test
+set, into best_test.json."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from analysis.results import best_trial, load
 from trainables.data import Data
 
 
-def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
-    """Start scoring the best trial on the test set; returns the function that waits for the
-    record (also written to best_test.json; None when no trial has a usable result).
+def score_best_trial(experiment: Path, data: Data, ensemble: int = 1) -> Callable[[], dict | None]:
+    """Start scoring the best trial (and, with `ensemble` > 1, the ensemble of the `ensemble`
+    best trials) on the test set; returns the function that waits for the record (also written
+    to best_test.json; None when no trial has a usable result).
 
-    A trial that finished its budget tested its best weights itself: that score is the record,
-    at once. One that ASHA stopped is tested here from its latest checkpoint's best weights, in a
-    spawned child process: the driver goes on writing the report while the child imports
-    TensorFlow (about 3 s) and tests (and TensorFlow never holds GPU memory in the driver)."""
+    A trial that finished its budget tested its best weights itself: without an ensemble that
+    score is the record, at once. Otherwise the test set's class probabilities of each trial
+    still to score come from its latest checkpoint's best weights, in a spawned child process:
+    the driver goes on writing the report while the child imports TensorFlow (about 3 s) and
+    predicts (and TensorFlow never holds GPU memory in the driver)."""
     trials = load(experiment).trials
     best = best_trial(trials)
     if best is None or not best["checkpoint"]:
@@ -26,20 +31,30 @@ def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
     record = {"trial_id": best["trial_id"],
               "checkpoint": str(Path(best["checkpoint"]).relative_to(experiment)),
               "val_accuracy": best["val_accuracy"]}
+    tested = row["test_accuracy"] == row["test_accuracy"]  # not NaN: it tested its weights
+    if tested:
+        record |= {"test_loss": float(row["test_loss"]),
+                   "test_accuracy": float(row["test_accuracy"])}
+    members = ensemble_members(trials, ensemble)
 
-    def written(scores: dict) -> dict:
-        (experiment / "best_test.json").write_text(json.dumps(record | scores, indent=2))
-        return record | scores
+    def written(probabilities: list[np.ndarray]) -> dict:
+        if not tested:
+            record.update(test_scores(probabilities[0], data.y_test))
+        if len(members) > 1:
+            record["ensemble"] = {"trial_ids": [m["trial_id"] for m in members],
+                                  **test_scores(np.mean(probabilities, axis=0), data.y_test)}
+        (experiment / "best_test.json").write_text(json.dumps(record, indent=2))
+        return record
 
-    if row["test_accuracy"] == row["test_accuracy"]:  # not NaN: the trial tested these weights
-        scores = written({"test_loss": float(row["test_loss"]),
-                          "test_accuracy": float(row["test_accuracy"])})
-        return lambda: scores
+    scored = members if len(members) > 1 else [] if tested else [best]
+    if not scored:
+        return lambda: written([])
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_quiet)
-    future = pool.submit(_test_weights, best["config"], Path(best["checkpoint"]), data)
+    future = pool.submit(_test_probabilities,
+                         [(m["config"], Path(m["checkpoint"])) for m in scored], data)
 
     def wait() -> dict:
         try:
@@ -47,6 +62,22 @@ def score_best_trial(experiment: Path, data: Data) -> Callable[[], dict | None]:
         finally:
             pool.shutdown()
     return wait
+
+
+def ensemble_members(trials, size: int) -> list[dict]:
+    """The `size` trials with the highest validation accuracy that have weights to test (the
+    best trial first, as `best_trial` picks it); [] when `size` is 1 or less."""
+    usable = trials[~trials["diverged"] & trials["val_accuracy"].notna()
+                    & (trials["checkpoint"] != "")] if size > 1 and len(trials) else trials[:0]
+    top = usable.sort_values("val_accuracy", ascending=False, kind="stable").head(size)
+    return top[["trial_id", "config", "checkpoint"]].to_dict("records")
+
+
+def test_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Test loss (cross-entropy, probabilities clipped as Keras clips them) and accuracy."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {"test_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
+            "test_accuracy": float((probabilities.argmax(axis=1) == labels).mean())}
 
 
 def _quiet() -> None:
@@ -57,11 +88,19 @@ def _quiet() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
 
-def _test_weights(config: dict, checkpoint: Path, data: Data) -> dict:
-    from trainables.evaluate import evaluate
+def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np.ndarray]:
+    """Each (config, checkpoint)'s class probabilities on the test split, from its best weights."""
+    import keras
+
+    from trainables import pipeline
     from trainables.train import compiled_model, import_keras, load_weights
 
     import_keras()
-    model = compiled_model(config, data)
-    model.set_weights(load_weights(checkpoint / "best.npz"))
-    return evaluate(model, data, config)
+    probabilities = []
+    for config, checkpoint in members:
+        keras.backend.clear_session()
+        model = compiled_model(config, data)
+        model.set_weights(load_weights(checkpoint / "best.npz"))
+        batches = pipeline.eval_batches(data, "test", config)
+        probabilities.append(model.predict(batches, verbose=0).astype(np.float32))
+    return probabilities

@@ -106,6 +106,9 @@ def plan(args) -> tuple[Settings, Space]:
         raise UsageError(f"--max-failures must be 0 or more, got {args.max_failures}")
     if args.ema_epochs is not None and not 0 <= args.ema_epochs < float("inf"):
         raise UsageError(f"--ema-epochs must be 0 (off) or more epochs, got {args.ema_epochs}")
+    if args.ensemble is not None and args.ensemble < 1:
+        raise UsageError(f"--ensemble must be 1 (the best trial alone) or more trials, got "
+                         f"{args.ensemble}")
 
     gpus_per_trial = args.gpus_per_trial
     if args.address is None:  # on a cluster, cluster.fit checks the request against the nodes
@@ -126,6 +129,7 @@ def plan(args) -> tuple[Settings, Space]:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus_per_trial,
         mixed_precision=not args.no_mixed_precision, max_concurrent=args.max_concurrent,
         ema_epochs=(0.0 if space.grid else 1.0) if args.ema_epochs is None else args.ema_epochs,
+        ensemble=(1 if space.grid else 5) if args.ensemble is None else args.ensemble,
         max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
         time_budget=duration(args.time_budget) if args.time_budget else None,
         warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,

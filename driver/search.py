@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -158,10 +159,15 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    tested = score_best_trial(settings.experiment, data)
+    tested = functools.cache(score_best_trial(settings.experiment, data, settings.ensemble))
     ray_down.start()
     path = report.write(settings.experiment, tested)
     ray_down.join()
+    if scores := tested():
+        ensemble = scores.get("ensemble")
+        print(f"Test accuracy: {scores['test_accuracy']:.4f}, the best trial ({scores['trial_id']})"
+              + (f"; {ensemble['test_accuracy']:.4f}, the ensemble of the "
+                 f"{len(ensemble['trial_ids'])} best" if ensemble else ""))
     if out_of_time:
         print(f"--time-budget reached: {len(results)} of {expected} trials ran; the running "
               f"ones were stopped.")

@@ -33,6 +33,8 @@ class Settings:
     mixed_precision: bool = True
     ema_epochs: float = 0.0          # trials validate and keep a weight average over this many
                                      # epochs (0: the weights as trained)
+    ensemble: int = 1                # the best trials whose predictions are averaged into the
+                                     # search's ensemble (1: the best trial alone)
     max_concurrent: int | None = None  # None: as many as the resources hold (cluster.fit)
     max_failures: int = 2
     checkpoint_every: int = 1

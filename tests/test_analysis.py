@@ -479,3 +479,21 @@ def test_damaged_search_json_exits_2_with_one_line_naming_it(smoke_search, tmp_p
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and str(copy / "search.json") in lines[0], (kind, proc.stderr)
         assert not (copy / "report").exists()
+
+
+@pytest.mark.slow
+def test_a_damaged_ensemble_record_is_left_out_and_the_best_trials_score_stays(smoke_search,
+                                                                               tmp_path):
+    from analysis import report
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_search[0], copy, ignore=shutil.ignore_patterns("report", "optuna.db"))
+    record = json.loads((copy / "best_test.json").read_text())
+    assert load(copy).best_test["ensemble"] == record["ensemble"]
+    (copy / "best_test.json").write_text(json.dumps({**record, "ensemble": {"trial_ids": "x"}}))
+    res = load(copy)
+    assert "ensemble" not in res.best_test
+    assert res.best_test["test_accuracy"] == record["test_accuracy"]
+    assert ("best_test.json", "its ensemble has no test_accuracy or trial_ids; left out") \
+        in res.skipped
+    readme = report.write(copy).read_text()
+    assert "Ensemble of the" not in readme and "its ensemble has no test_accuracy" in readme

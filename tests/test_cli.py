@@ -12,7 +12,7 @@ def test_help_documents_every_flag():
                  "--reduction-factor", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent",
                  "--storage-path", "--name", "--seed", "--smoke-test", "--address", "--resume",
                  "--list-spaces", "--max-failures", "--checkpoint-every", "--set", "--data-dir",
-                 "--weights", "--no-mixed-precision", "--ema-epochs"]:
+                 "--weights", "--no-mixed-precision", "--ema-epochs", "--ensemble"]:
         assert flag in out, flag
 
 
@@ -40,6 +40,7 @@ def test_list_spaces_names_every_space_with_dataset_and_model():
     (["--space", "basenet", "--max-concurrent", "0"], "--max-concurrent must be a positive"),
     (["--space", "basenet", "--ema-epochs", "-1"], "--ema-epochs must be 0 (off) or more"),
     (["--space", "basenet", "--ema-epochs", "inf"], "--ema-epochs must be 0 (off) or more"),
+    (["--space", "basenet", "--ensemble", "0"], "--ensemble must be 1 (the best trial alone) or"),
     (["--space", "basenet", "--gpus-per-trial", "1"], "--gpus-per-trial 1 but this machine has 0"),
     (["--space", "basenet", "--storage-path", "/dev/null/results"], "cannot write to --storage-path"),
     (["--space", "basenet", "--storage-path", "s3://bucket/results"], "URIs are not supported yet"),

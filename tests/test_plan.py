@@ -65,3 +65,14 @@ def test_searches_average_the_weights_and_studies_train_as_the_reports_did(tmp_p
     assert asked.trial_constants()["ema_epochs"] == 2.5
     off, _ = _plan(tmp_path, "--space", "basenet", "--ema-epochs", "0")
     assert "ema_epochs" not in off.trial_constants()
+
+
+def test_searches_test_an_ensemble_and_studies_the_best_trial_alone(tmp_path):
+    """--ensemble: 5 by default in a search, 1 (the best trial alone) in a study, whose table
+    compares single configurations; a driver-only setting, not in any trial's config."""
+    search, _ = _plan(tmp_path, "--space", "basenet")
+    assert search.ensemble == 5 and "ensemble" not in search.trial_constants()
+    study, _ = _plan(tmp_path, "--space", "optimizers_cv")
+    assert study.ensemble == 1
+    asked, _ = _plan(tmp_path, "--space", "basenet", "--ensemble", "3")
+    assert asked.ensemble == 3

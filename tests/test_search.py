@@ -78,6 +78,46 @@ def test_best_configuration_is_tested_and_beside_the_reference(smoke_search):
     assert "digits" in best["reference_source"].iloc[0]  # the reports had no digits number
 
 
+def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
+    """The 5 trials with the best val accuracy (the best trial first), their test-set class
+    probabilities averaged: each member's probabilities score as the trial's own Keras test did,
+    the recorded score is that of their average, and the report and the console show it beside
+    the best trial's."""
+    import numpy as np
+
+    from analysis.results import load as load_results
+    from driver.best import _test_probabilities, test_scores
+    from trainables.loaders import load_digits
+
+    folder, proc = smoke_search
+    record = json.loads((folder / "best_test.json").read_text())
+    trials = load_results(folder).trials
+    ranked = trials.sort_values("val_accuracy", ascending=False, kind="stable")["trial_id"]
+    ids = record["ensemble"]["trial_ids"]
+    assert ids == ranked.head(5).tolist() and ids[0] == record["trial_id"]
+
+    data = load_digits()
+    members = trials.set_index("trial_id").loc[ids]
+    probabilities = _test_probabilities(
+        [(m["config"], Path(m["checkpoint"])) for _, m in members.iterrows()], data)
+    assert [p.shape for p in probabilities] == [(len(data.y_test), 10)] * 5
+    tested = members["test_accuracy"].notna().to_numpy()
+    assert tested.any()  # members that completed their budget tested themselves in the trial
+    for p, (_, member) in zip(np.array(probabilities)[tested], members[tested].iterrows()):
+        own = test_scores(p, data.y_test)
+        assert own["test_accuracy"] == pytest.approx(member["test_accuracy"], abs=1e-6)
+        assert own["test_loss"] == pytest.approx(member["test_loss"], rel=1e-4)
+    averaged = test_scores(np.mean(probabilities, axis=0), data.y_test)
+    assert record["ensemble"]["test_accuracy"] == pytest.approx(averaged["test_accuracy"])
+    assert record["ensemble"]["test_loss"] == pytest.approx(averaged["test_loss"], rel=1e-5)
+
+    readme = (folder / "report" / "README.md").read_text()
+    assert (f"Ensemble of the 5 trials with the best val accuracy" in readme
+            and f"test accuracy {averaged['test_accuracy']:.4f}" in readme)
+    assert (f"Test accuracy: {record['test_accuracy']:.4f}, the best trial ({ids[0]}); "
+            f"{averaged['test_accuracy']:.4f}, the ensemble of the 5 best") in proc.stdout
+
+
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
     folder, _ = smoke_search
     copy = tmp_path / "copy"
@@ -148,8 +188,9 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
 
     report.write(copy, score_best_trial(copy, load_digits()))
     record = json.loads((copy / "best_test.json").read_text())
-    assert record["trial_id"] == best["trial_id"]
+    assert record["trial_id"] == best["trial_id"] and "ensemble" not in record
     assert record["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
+    assert record["test_loss"] == pytest.approx(best["test_loss"], rel=1e-4)
     shown = report_csv(copy / "report" / "best.csv").iloc[0]
     assert shown["trial_id"] == best["trial_id"]
     assert shown["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
