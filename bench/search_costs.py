@@ -2,7 +2,12 @@
 alternately: wall time, search loop (Tuner.fit), the trials' own seconds (their time_total_s,
 summed), first-epoch excess on reused actors, later epochs, test accuracy.
 
-    python bench/search_costs.py [--repeats 3] [--compare OTHER_CHECKOUT] [-- extra flags]
+    python bench/search_costs.py [--repeats 3] [--compare OTHER_CHECKOUT] [--against "FLAGS"]
+                                 [-- extra flags]
+
+--against runs this checkout with FLAGS added as the other side (e.g. `--against "--ensemble 1"`).
+After the loop: from the loop's end (search.json's `finished`) to the command's exit (the best
+trials tested, the report written, Ray shut down).
 
 First-epoch excess: a trial's first `time_this_iter_s` (Ray counts it from the trial's start on
 its actor) minus the median of its later epochs, over the trials that were not the first on
@@ -15,6 +20,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from _common import ROOT, machine, search
@@ -39,7 +45,7 @@ def costs(folder: Path) -> dict:
         seen.add(pid)
     best = json.loads((folder / "best_test.json").read_text())
     record = json.loads((folder / "search.json").read_text())
-    return {"loop": record["finished"] - record["started"],
+    return {"loop": record["finished"] - record["started"], "finished": record["finished"],
             "trial_s": sum(rows[-1]["time_total_s"] for rows in trials),
             "excess": statistics.median(excess), "excess_n": len(excess),
             "excess_range": (min(excess), max(excess)), "later": statistics.median(later),
@@ -51,19 +57,28 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--compare", type=Path, help="another checkout (e.g. a git worktree of main)")
+    p.add_argument("--against", help="flags that make this checkout the other side")
     p.add_argument("extra", nargs="*", help="flags for run_search.py (after --)")
     args = p.parse_args()
-    checkouts = {"this": ROOT, **({"other": args.compare.resolve()} if args.compare else {})}
+    checkouts = {"this": (ROOT, [])}
+    if args.compare:
+        checkouts["other"] = (args.compare.resolve(), [])
+    if args.against:
+        checkouts[args.against] = (ROOT, args.against.split())
     rows = {k: [] for k in checkouts}
     print(f"machine: {machine()}; load before: {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for label, checkout in checkouts.items():
-                wall, folder = search(Path(tmp), f"{label}{r}", "--space", "basenet",
-                                      "--dataset", "digits", *args.extra, checkout=checkout)
+            for n, (label, (checkout, flags)) in enumerate(checkouts.items()):
+                wall, folder = search(Path(tmp), f"{n}_{r}", "--space", "basenet",
+                                      "--dataset", "digits", *args.extra, *flags,
+                                      checkout=checkout)
+                exited = time.time()
                 c = {"wall": wall, **costs(folder)}
+                c["after"] = exited - c["finished"]
                 rows[label].append(c)
                 print(f"{label} run {r + 1}: wall {wall:.1f} s, search loop {c['loop']:.1f} s, "
+                      f"after the loop {c['after']:.1f} s, "
                       f"trials {c['trial_s']:.1f} s, epochs {c['epochs']}, first-epoch "
                       f"excess median {c['excess']:.2f} s over {c['excess_n']} reused-actor "
                       f"trials (range {c['excess_range'][0]:.2f}-{c['excess_range'][1]:.2f}), "
@@ -71,7 +86,8 @@ def main() -> None:
                       f"{c['test']:.4f}", flush=True)
     for label, rs in rows.items():
         med = lambda k: statistics.median(x[k] for x in rs)  # noqa: E731
-        print(f"{label}: median wall {med('wall'):.1f} s, loop {med('loop'):.1f} s, trials "
+        print(f"{label}: median wall {med('wall'):.1f} s, loop {med('loop'):.1f} s, after the "
+              f"loop {med('after'):.1f} s, trials "
               f"{med('trial_s'):.1f} s, first-epoch excess {med('excess'):.2f} s,"
               f" later epoch {med('later'):.3f} s, epochs {med('epochs')}, test {med('test'):.4f}")
     print(f"load after: {Path('/proc/loadavg').read_text().split()[:3]}")

@@ -13,19 +13,47 @@ from analysis.results import best_trial, load
 from trainables.data import Data
 
 
-def score_best_trial(experiment: Path, data: Data, ensemble: int = 1) -> Callable[[], dict | None]:
+class Tester:
+    """The spawned child process that tests, with Keras imported (about 2.5 s): started by
+    `start` while the search's last trial runs (driver/tuner.py), so that import overlaps it, or
+    else by the first `submit`. TensorFlow never holds GPU memory in the driver."""
+
+    def __init__(self):
+        self._pool = None
+
+    def start(self) -> None:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_prepare)
+            self._pool.submit(int)  # the process starts now, not at the first real task
+
+    def submit(self, fn, *args):
+        self.start()
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
+                     tester: Tester | None = None) -> Callable[[], dict | None]:
     """Start scoring the best trial (and, with `ensemble` > 1, the ensemble of the `ensemble`
     best trials) on the test set; returns the function that waits for the record (also written
-    to best_test.json; None when no trial has a usable result).
+    to best_test.json; None when no trial has a usable result), and shuts `tester` down.
 
     A trial that finished its budget tested its best weights itself: without an ensemble that
     score is the record, at once. Otherwise the test set's class probabilities of each trial
-    still to score come from its latest checkpoint's best weights, in a spawned child process:
-    the driver goes on writing the report while the child imports TensorFlow (about 3 s) and
-    predicts (and TensorFlow never holds GPU memory in the driver)."""
+    still to score come from its latest checkpoint's best weights, in the tester's process: the
+    driver goes on writing the report while it predicts."""
+    tester = tester or Tester()
     trials = load(experiment).trials
     best = best_trial(trials)
     if best is None or not best["checkpoint"]:
+        tester.shutdown()
         return lambda: None
     row = trials.set_index("trial_id").loc[best["trial_id"]]
     record = {"trial_id": best["trial_id"],
@@ -48,19 +76,16 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1) -> Callabl
 
     scored = members if len(members) > 1 else [] if tested else [best]
     if not scored:
+        tester.shutdown()
         return lambda: written([])
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_quiet)
-    future = pool.submit(_test_probabilities,
-                         [(m["config"], Path(m["checkpoint"])) for m in scored], data)
+    future = tester.submit(_test_probabilities,
+                           [(m["config"], Path(m["checkpoint"])) for m in scored], data)
 
     def wait() -> dict:
         try:
             return written(future.result())
         finally:
-            pool.shutdown()
+            tester.shutdown()
     return wait
 
 
@@ -80,12 +105,15 @@ def test_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
             "test_accuracy": float((probabilities.argmax(axis=1) == labels).mean())}
 
 
-def _quiet() -> None:
-    """The child's stderr to /dev/null: TensorFlow's start-up lines (oneDNN, CUDA probing, which
-    no log level silences) would otherwise follow the search's last lines. Its errors still reach
-    the driver, raised by the future."""
+def _prepare() -> None:
+    """The child's stderr to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing,
+    which no log level silences, would otherwise follow the search's last lines; its errors still
+    reach the driver, raised by the future), then Keras imported."""
     import os
+
+    from trainables.train import import_keras
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    import_keras()
 
 
 def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np.ndarray]:
@@ -93,13 +121,12 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
     import keras
 
     from trainables import pipeline
-    from trainables.train import compiled_model, import_keras, load_weights
+    from trainables.train import built_model, load_weights
 
-    import_keras()
     probabilities = []
     for config, checkpoint in members:
         keras.backend.clear_session()
-        model = compiled_model(config, data)
+        model = built_model(config, data)
         model.set_weights(load_weights(checkpoint / "best.npz"))
         batches = pipeline.eval_batches(data, "test", config)
         probabilities.append(model.predict(batches, verbose=0).astype(np.float32))

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from search_spaces._common import Space
 from trainables import datasets
@@ -19,6 +20,9 @@ from trainables.data import Data
 
 from driver import cluster, record
 from driver.settings import Settings, UsageError
+
+if TYPE_CHECKING:
+    from driver.best import Tester
 
 # TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -107,6 +111,7 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     when Ctrl-C or SIGTERM stopped it."""
     import ray
 
+    from driver.best import Tester
     from driver.tuner import make_tuner
 
     os.environ.update(WORKER_ENV)
@@ -123,19 +128,24 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     except KeyboardInterrupt:
         ray.shutdown()
         return 128 + (stop.signal or signal.SIGINT)
+    tester = Tester()  # the process that tests the best trials, started as the last one runs
     try:
         record.started(settings, space)
-        results = make_tuner(settings, space, data).fit()
-        return finish(settings, space, data, results, stop.signal)
+        results = make_tuner(settings, space, data, tester.start if settings.ensemble > 1
+                             else None).fit()
+        return finish(settings, space, data, results, stop.signal, tester)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()
         print(f"error: cannot write to {settings.experiment} ({e.strerror or e}); free space or "
               f"make it writable, then continue with: {settings.resume_command()}",
               file=sys.stderr)
         return 2
+    finally:
+        tester.shutdown()
 
 
-def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None) -> int:
+def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None,
+           tester: Tester) -> int:
     """After Tuner.fit: the best trial's test score and the report, then the last line."""
     import ray
 
@@ -159,7 +169,8 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
         print(f"Interrupted. Continue with: {settings.resume_command()}")
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
-    tested = functools.cache(score_best_trial(settings.experiment, data, settings.ensemble))
+    tested = functools.cache(
+        score_best_trial(settings.experiment, data, settings.ensemble, tester))
     ray_down.start()
     path = report.write(settings.experiment, tested)
     ray_down.join()

@@ -9,6 +9,7 @@ store, on the CPUs/GPUs the settings give it, reusing actors between trials.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from search_spaces._common import Space
 from trainables.data import Data
@@ -31,7 +32,30 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def make_tuner(settings: Settings, space: Space, data: Data):
+def when_last_trial_runs(num_samples: int, action: Callable[[], None]):
+    """A Tune callback that calls `action` once, as soon as every trial has been created and at
+    most one is still running: the moment a core is free for the work that follows the search."""
+    from ray import tune
+
+    class LastTrial(tune.Callback):
+        done = False
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            # `trial` is not marked finished until the callbacks have run
+            running = sum(not t.is_finished() and t is not trial for t in trials)
+            if not self.done and len(trials) >= num_samples and running <= 1:
+                self.done = True
+                action()
+
+        on_trial_error = on_trial_complete
+
+    return LastTrial()
+
+
+def make_tuner(settings: Settings, space: Space, data: Data,
+               on_last_trial: Callable[[], None] | None = None):
+    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone
+    (new searches only: Tune's restore takes no callbacks)."""
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -50,7 +74,9 @@ def make_tuner(settings: Settings, space: Space, data: Data):
     run_config = tune.RunConfig(
         name=settings.name, storage_path=settings.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1)
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1,
+        callbacks=[when_last_trial_runs(settings.budget.num_samples, on_last_trial)]
+        if on_last_trial and not settings.grid else None)
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
                        trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)

@@ -112,7 +112,7 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
     assert record["ensemble"]["test_loss"] == pytest.approx(averaged["test_loss"], rel=1e-5)
 
     readme = (folder / "report" / "README.md").read_text()
-    assert (f"Ensemble of the 5 trials with the best val accuracy" in readme
+    assert ("Ensemble of the 5 trials with the best val accuracy" in readme
             and f"test accuracy {averaged['test_accuracy']:.4f}" in readme)
     assert (f"Test accuracy: {record['test_accuracy']:.4f}, the best trial ({ids[0]}); "
             f"{averaged['test_accuracy']:.4f}, the ensemble of the 5 best") in proc.stdout
@@ -194,3 +194,32 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     shown = report_csv(copy / "report" / "best.csv").iloc[0]
     assert shown["trial_id"] == best["trial_id"]
     assert shown["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
+
+
+def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
+    """driver/tuner.py's callback: once every trial exists and only one still runs (a core is
+    free), the process that will test the best trials is started, not earlier, not twice."""
+    import time
+
+    import ray
+    from ray import tune
+
+    from driver.tuner import when_last_trial_runs
+
+    def sleep_then_report(config):  # defined here: Ray pickles it by value for its workers
+        time.sleep(config["seconds"])
+        tune.report({"end": time.time()})
+
+    calls = []
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        results = tune.Tuner(
+            sleep_then_report, param_space={"seconds": tune.grid_search([0.2, 2.0, 5.0])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[
+                when_last_trial_runs(3, lambda: calls.append(time.time()))])).fit()
+    finally:
+        ray.shutdown()
+    ends = sorted(r.metrics["end"] for r in results)
+    assert len(calls) == 1
+    assert ends[1] <= calls[0] < ends[2]  # after the second trial ended, before the last did
