@@ -6,7 +6,7 @@
     features.py  backbone features computed once (a spawned child) and cached for extractor spaces
     cluster.py   GPUs and CPUs as Ray counts them; defaults that depend on the cluster
     tuner.py     the one place that builds a Ray Tune Tuner (new or restored)
-    best.py      the best trial's test score (best_test.json)
+    best.py      the test scores of the best trial and of the ensemble of the best (best_test.json)
     search.py    one search from start to report: data, Ray, fit, report, the last line
 
 Dependencies point one way: run_search.py -> driver -> search_spaces -> trainables; the driver

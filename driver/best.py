@@ -4,6 +4,7 @@ set, into best_test.json."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
     def written(probabilities: list[np.ndarray]) -> dict:
         if not tested:
             record.update(test_scores(probabilities[0], data.y_test))
-        if len(members) > 1:
+        if len(probabilities) > 1:
             record["ensemble"] = {"trial_ids": [m["trial_id"] for m in members],
                                   **test_scores(np.mean(probabilities, axis=0), data.y_test)}
         (experiment / "best_test.json").write_text(json.dumps(record, indent=2))
@@ -84,6 +85,12 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
     def wait() -> dict:
         try:
             return written(future.result())
+        except Exception as e:
+            if not tested:  # no test score of the best trial: as an error in the search
+                raise
+            print(f"warning: the ensemble of the best trials was not tested ({type(e).__name__}: "
+                  f"{e}); the best trial's own test score stands", file=sys.stderr, flush=True)
+            return written([])
         finally:
             tester.shutdown()
     return wait

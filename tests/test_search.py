@@ -118,6 +118,33 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
             f"{averaged['test_accuracy']:.4f}, the ensemble of the 5 best") in proc.stdout
 
 
+def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_search, tmp_path,
+                                                                       capsys):
+    """A member's weights gone between choosing it and testing it (a disk error, a folder
+    removed): one warning line, and best_test.json with the best trial's own score, no ensemble."""
+    from analysis.results import load as load_results
+    from driver.best import score_best_trial
+    from trainables.loaders import load_digits
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_search[0], copy)
+    record = json.loads((copy / "best_test.json").read_text())
+    (copy / "best_test.json").unlink()
+    wait = score_best_trial(copy, load_digits(), 5)
+    # The child imports Keras (seconds) before it reads any weights.
+    for weights in (copy / f"trial_{record['ensemble']['trial_ids'][1]}").glob("*/best.npz"):
+        weights.unlink()
+    own = load_results(copy).trials.set_index("trial_id").loc[record["trial_id"], "test_accuracy"]
+    if own != own:  # ASHA stopped the best trial: its score came from the same child, which failed
+        with pytest.raises(FileNotFoundError):
+            wait()
+        return
+    scores = wait()
+    assert "ensemble" not in scores and scores["test_accuracy"] == record["test_accuracy"]
+    assert json.loads((copy / "best_test.json").read_text()) == scores
+    assert "warning: the ensemble of the best trials was not tested" in capsys.readouterr().err
+
+
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
     folder, _ = smoke_search
     copy = tmp_path / "copy"
