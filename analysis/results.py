@@ -429,11 +429,18 @@ def load(folder) -> Results:
                    _frame(epochs, EPOCH_COLUMNS), best_test, skipped)
 
 
-def best_trial(trials: pd.DataFrame) -> dict | None:
-    """The trial with the highest validation accuracy, diverged and result-less trials excluded."""
+def ranked_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with a result (diverged and result-less ones excluded), highest validation
+    accuracy first, a tie in `trials`' order."""
     usable = trials[~trials["diverged"] & trials["val_accuracy"].notna()] if len(trials) else trials
-    if usable.empty:
+    return usable.sort_values("val_accuracy", ascending=False, kind="stable")
+
+
+def best_trial(trials: pd.DataFrame) -> dict | None:
+    """The first of `ranked_trials`: the highest validation accuracy."""
+    ranked = ranked_trials(trials)
+    if ranked.empty:
         return None
-    row = usable.loc[usable["val_accuracy"].idxmax()]
+    row = ranked.iloc[0]
     return {"trial_id": row["trial_id"], "config": row["config"],
             "val_accuracy": float(row["val_accuracy"]), "checkpoint": row["checkpoint"]}

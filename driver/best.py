@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.results import best_trial, load
+from analysis.results import best_trial, load, ranked_trials
 from trainables.data import Data
 
 
@@ -68,14 +68,17 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
 
     def written(probabilities: list[np.ndarray]) -> dict:
         if not tested:
-            record.update(test_scores(probabilities[0], data.y_test))
+            record.update(scores_on_test(probabilities[0], data.y_test))
         if len(probabilities) > 1:
             record["ensemble"] = {"trial_ids": [m["trial_id"] for m in members],
-                                  **test_scores(np.mean(probabilities, axis=0), data.y_test)}
+                                  **scores_on_test(np.mean(probabilities, axis=0), data.y_test)}
         (experiment / "best_test.json").write_text(json.dumps(record, indent=2))
         return record
 
-    scored = members if len(members) > 1 else [] if tested else [best]
+    if len(members) > 1:
+        scored = members  # the best trial among them, first
+    else:
+        scored = [] if tested else [best]
     if not scored:
         tester.shutdown()
         return lambda: written([])
@@ -97,15 +100,16 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
 
 
 def ensemble_members(trials, size: int) -> list[dict]:
-    """The `size` trials with the highest validation accuracy that have weights to test (the
-    best trial first, as `best_trial` picks it); [] when `size` is 1 or less."""
-    usable = trials[~trials["diverged"] & trials["val_accuracy"].notna()
-                    & (trials["checkpoint"] != "")] if size > 1 and len(trials) else trials[:0]
-    top = usable.sort_values("val_accuracy", ascending=False, kind="stable").head(size)
+    """The first `size` of `ranked_trials` that have weights to test (so the best trial first);
+    [] when `size` is 1 or less."""
+    if size <= 1:
+        return []
+    ranked = ranked_trials(trials)
+    top = ranked[ranked["checkpoint"] != ""].head(size)
     return top[["trial_id", "config", "checkpoint"]].to_dict("records")
 
 
-def test_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+def scores_on_test(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     """Test loss (cross-entropy, probabilities clipped as Keras clips them) and accuracy."""
     picked = probabilities[np.arange(len(labels)), labels]
     return {"test_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
@@ -136,5 +140,5 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
         model = built_model(config, data)
         model.set_weights(load_weights(checkpoint / "best.npz"))
         batches = pipeline.eval_batches(data, "test", config)
-        probabilities.append(model.predict(batches, verbose=0).astype(np.float32))
+        probabilities.append(model.predict(batches, verbose=0))
     return probabilities

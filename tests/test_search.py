@@ -86,7 +86,7 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
     import numpy as np
 
     from analysis.results import load as load_results
-    from driver.best import _test_probabilities, test_scores
+    from driver.best import _test_probabilities, scores_on_test
     from trainables.loaders import load_digits
 
     folder, proc = smoke_search
@@ -104,10 +104,10 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
     tested = members["test_accuracy"].notna().to_numpy()
     assert tested.any()  # members that completed their budget tested themselves in the trial
     for p, (_, member) in zip(np.array(probabilities)[tested], members[tested].iterrows()):
-        own = test_scores(p, data.y_test)
+        own = scores_on_test(p, data.y_test)
         assert own["test_accuracy"] == pytest.approx(member["test_accuracy"], abs=1e-6)
         assert own["test_loss"] == pytest.approx(member["test_loss"], rel=1e-4)
-    averaged = test_scores(np.mean(probabilities, axis=0), data.y_test)
+    averaged = scores_on_test(np.mean(probabilities, axis=0), data.y_test)
     assert record["ensemble"]["test_accuracy"] == pytest.approx(averaged["test_accuracy"])
     assert record["ensemble"]["test_loss"] == pytest.approx(averaged["test_loss"], rel=1e-5)
 
