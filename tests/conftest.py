@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository on sys.path, a command runner, and one real smoke search."""
+"""Shared fixtures: the repository on sys.path, a command runner, one real smoke search and one
+real study."""
 
 from __future__ import annotations
 
@@ -36,3 +37,15 @@ def smoke_search(tmp_path_factory):
                "--storage-path", storage, "--name", "smoke")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "smoke", proc
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """A real study: model_comparison on digits, one epoch, three models (docs/analysis.md's two
+    and basenet21, whose report setting differs from the study's constants); its folder."""
+    storage = tmp_path_factory.mktemp("study")
+    proc = run("run_search.py", "--space", "model_comparison", "--dataset", "digits",
+               "--max-epochs", "1", "--set", "model=basenet,mired_v1,basenet21",
+               "--storage-path", storage)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "model_comparison"

@@ -17,7 +17,7 @@ SMOKE = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-
 def test_time_budget_stops_the_search_reports_and_resume_still_works(tmp_path):
     start = time.time()
     proc = run(*SMOKE, "--num-samples", "60", "--max-epochs", "30", "--grace-period", "30",
-               "--time-budget", "12s", "--storage-path", tmp_path, "--name", "t")
+               "--time-budget", "12s", "--ensemble", "1", "--storage-path", tmp_path, "--name", "t")
     took = time.time() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "--time-budget reached" in proc.stdout and took < 120, took
@@ -27,7 +27,8 @@ def test_time_budget_stops_the_search_reports_and_resume_still_works(tmp_path):
     trials = (tmp_path / "t" / "report" / "trials.csv").read_text().splitlines()
     assert 1 < len(trials) < 61  # some trials, far from all 60
     assert (tmp_path / "t" / "best_test.json").is_file()
-    resumed = run(*SMOKE, "--storage-path", tmp_path, "--name", "t", "--resume")
+    resumed = run(*SMOKE, "--ensemble", "1", "--storage-path", tmp_path, "--name", "t",
+                  "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
 
@@ -67,7 +68,7 @@ def test_warm_trials_are_the_earlier_trials_with_their_states_and_values(smoke_s
 @pytest.mark.slow
 def test_warm_start_search_builds_on_the_earlier_one(smoke_search, tmp_path):
     folder, _ = smoke_search
-    proc = run(*SMOKE, "--num-samples", "2", "--warm-start", folder, "--storage-path", tmp_path,
+    proc = run(*SMOKE, "--num-samples", "2", "--ensemble", "1", "--warm-start", folder, "--storage-path", tmp_path,
                "--name", "w")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from ray.tune.search.optuna import OptunaSearch

@@ -92,7 +92,7 @@ def test_submitted_search_runs_on_both_worker_nodes_and_writes_the_report(
 def test_run_search_connects_to_the_cluster_with_address(cluster, workers, tmp_path):
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                "--num-samples", "2", "--max-epochs", "2", "--max-concurrent", "2",
-               "--storage-path", tmp_path, "--name", "direct", "--address", cluster.address,
+               "--ensemble", "1", "--storage-path", tmp_path, "--name", "direct", "--address", cluster.address,
                env={k: v for k, v in cluster.env().items() if k.startswith(("RAY_", "PATH"))})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "direct" / "report" / "README.md").exists()
@@ -136,7 +136,7 @@ def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
     with LoopbackCluster([0, 8], gpus_per_node=[0, 2]) as gpu_cluster:
         proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                    "--num-samples", "10", "--max-epochs", "2", "--grace-period", "2",
-                   "--storage-path", tmp_path, "--name", "gpus",
+                   "--ensemble", "1", "--storage-path", tmp_path, "--name", "gpus",
                    "--address", gpu_cluster.address,
                    env={k: v for k, v in gpu_cluster.env().items()
                         if k.startswith(("RAY_", "PATH"))})

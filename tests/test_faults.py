@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
 TRIALS, EPOCHS = 4, 8
 SEARCH = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
           "--num-samples", TRIALS, "--max-epochs", EPOCHS, "--grace-period", EPOCHS,
-          "--max-concurrent", 1]
+          "--max-concurrent", 1, "--ensemble", 1]
 # Ray snapshots the experiment every few seconds by default; tests interrupt within seconds.
 ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
 
@@ -30,12 +30,13 @@ def _results(folder: Path) -> dict:
             if (d / "result.json").exists() else [] for d in folder.glob("trial_*")}
 
 
-def _interrupt(folder: Path, sig: int, storage: Path, again: int | None = None
+def _interrupt(folder: Path, sig: int, storage: Path, again: int | None = None, args=()
                ) -> tuple[subprocess.Popen, dict]:
-    """Start a search; once one trial has finished and another has two checkpoints, send `sig`
-    to the driver (and `again` a second later). Returns the process, with `stopped_in` the
-    seconds from the signal to its exit, and the results as they were at that moment."""
-    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--storage-path", str(storage)],
+    """Start a search (SEARCH and `args`); once one trial has finished and another has two
+    checkpoints, send `sig` to the driver (and `again` a second later). Returns the process, with
+    `stopped_in` the seconds from the signal to its exit, and the results as they were then."""
+    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), *map(str, args),
+                             "--storage-path", str(storage)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, **ENV})
     deadline = time.time() + 240
@@ -125,7 +126,8 @@ def test_a_second_signal_during_the_shutdown_ends_at_once_and_the_search_resumes
 @pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_path):
     folder = tmp_path / "basenet"
-    proc, before = _interrupt(folder, signal.SIGKILL, tmp_path)
+    # No retries (Ray keeps them on resume): each would load the same damaged checkpoints again.
+    proc, before = _interrupt(folder, signal.SIGKILL, tmp_path, args=("--max-failures", 0))
     assert proc.returncode == -signal.SIGKILL
     assert not json.loads((folder / "search.json").read_text())["finished"]
     proc_analysis = run("-m", "analysis", folder)  # a killed search can still be analysed
@@ -264,7 +266,7 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
 def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                "--num-samples", 2, "--max-epochs", 4, "--grace-period", 4,
-               "--checkpoint-every", 3, "--storage-path", tmp_path)
+               "--checkpoint-every", 3, "--ensemble", 1, "--storage-path", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for trial in (tmp_path / "basenet").glob("trial_*"):
         epochs = sorted(json.loads((c / "state.json").read_text())["epoch"]

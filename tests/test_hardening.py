@@ -11,7 +11,8 @@ import pytest
 
 from conftest import ROOT, run
 
-SMOKE = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test"]
+SMOKE = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+         "--ensemble", "1"]
 
 
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "a/b", ".hidden", "..", "."])

@@ -9,7 +9,7 @@ from conftest import run
 def _search(storage, name):
     from analysis.results import load
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
-               "--num-samples", "4", "--max-epochs", "3", "--max-concurrent", "1",
+               "--num-samples", "4", "--max-epochs", "3", "--max-concurrent", "1", "--ensemble", "1",
                "--storage-path", storage, "--name", name)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = load(storage / name)

@@ -295,6 +295,10 @@ def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
     row = trials[trials["trial_id"] == best["trial_id"]].iloc[0]
     assert 0.0 <= best["test_accuracy"] <= 1.0
     assert best["test_accuracy"] == pytest.approx(row["test_accuracy"])
+    # The ensemble (both trials, the best first) rebuilds transfer models from their checkpoints.
+    assert best["ensemble"]["trial_ids"][0] == best["trial_id"]
+    assert sorted(best["ensemble"]["trial_ids"]) == sorted(trials["trial_id"])
+    assert 0.0 <= best["ensemble"]["test_accuracy"] <= 1.0
     assert json.loads((experiment / "search.json").read_text())["image_size"] == 32
     assert "0.5417" in (experiment / "report" / "best.md").read_text()
 
