@@ -88,7 +88,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="continue the interrupted experiment --storage-path/--name")
     p.add_argument("--address", help="connect to a running Ray cluster (auto or HOST:PORT) "
                                      "instead of starting one on this machine")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    p.set_defaults(**dict.fromkeys(vars(args)))  # again, every default None: what was given
+    args.given = {flag for flag, value in vars(p.parse_args(argv)).items() if value is not None}
+    return args
 
 
 def list_spaces() -> str:

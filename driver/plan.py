@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 import search_spaces
@@ -135,7 +137,7 @@ def plan(args) -> tuple[Settings, Space]:
         warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)
     if args.resume:
-        return record.resumed(settings), space
+        return resumed(settings, args.given), space
     check_configs(space, settings)
     if settings.warm_start:
         warm.warm_trials(settings.warm_start, space, settings)  # raises what is wrong, now
@@ -143,6 +145,41 @@ def plan(args) -> tuple[Settings, Space]:
         raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                          f"continue it, or --name NEW to start another")
     return settings, space
+
+
+# The flags that set what a search runs with, and the settings they set. A resumed search runs with
+# what it started with (record.resumed), so one of these given another value with --resume is an
+# error, not ignored. --data-dir may change (where the same data is now); --smoke-test is a preset
+# that explicit flags override anyway.
+FIXED_ON_RESUME = {
+    "dataset": "dataset", "seed": "seed", "weights": "weights", "image_size": "image_size",
+    "gpus_per_trial": "gpus_per_trial", "set": ("grid", "constants"),
+    "no_mixed_precision": "mixed_precision", "ema_epochs": "ema_epochs",
+    "checkpoint_every": "checkpoint_every", "num_samples": "budget.num_samples",
+    "max_epochs": "budget.max_epochs", "grace_period": "budget.grace_period",
+    "reduction_factor": "budget.reduction_factor", "time_budget": "time_budget",
+    "warm_start": "warm_start", "max_concurrent": "max_concurrent",
+    "max_failures": "max_failures",
+}
+
+
+def resumed(settings: Settings, given: set[str]) -> Settings:
+    """The settings of the experiment `settings` resumes (search.json), with the flags `given`
+    that may change applied; raises UsageError for a flag that would change what it runs."""
+    kept = record.resumed(settings)
+    if "data_dir" in given:
+        kept = replace(kept, data_dir=settings.data_dir)
+    for flag in sorted(given & FIXED_ON_RESUME.keys()):
+        fields = FIXED_ON_RESUME[flag]
+        fields = (fields,) if isinstance(fields, str) else fields
+        value = attrgetter(*fields)
+        if value(settings) != value(kept):
+            raise UsageError(
+                f"--{flag.replace('_', '-')}: {settings.experiment} started with "
+                f"{', '.join(fields)} {value(kept)} (its search.json) and --resume keeps that; "
+                f"drop the flag, or start a new search with another --name (--warm-start "
+                f"{settings.experiment} builds on this one)")
+    return kept
 
 
 def duration(text: str) -> float:

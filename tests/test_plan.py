@@ -1,7 +1,10 @@
 """driver.plan: --set overrides of studies, strictly parsed and checked against the trial schema,
-before Ray starts (exit 2, one line)."""
+and flags that a resumed search cannot change, before Ray starts (exit 2, one line)."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pytest
 
@@ -9,6 +12,7 @@ import run_search
 from conftest import run
 from driver.plan import plan
 from driver.settings import UsageError
+from search_spaces._common import Budget
 
 
 def _plan(tmp_path, *args):
@@ -76,3 +80,38 @@ def test_searches_test_an_ensemble_and_studies_the_best_trial_alone(tmp_path):
     assert study.ensemble == 1
     asked, _ = _plan(tmp_path, "--space", "basenet", "--ensemble", "3")
     assert asked.ensemble == 3
+
+
+def test_the_flags_given_are_known_defaults_included():
+    args = run_search.parse_args(["--space", "basenet", "--seed", "0", "--set", "a=1",
+                                  "--smoke-test", "--max-failures=2"])
+    assert args.given == {"space", "seed", "set", "smoke_test", "max_failures"}
+    assert args.seed == 0 and args.max_failures == 2 and args.checkpoint_every == 1
+
+
+@pytest.mark.slow
+def test_resume_keeps_what_the_search_started_with_and_refuses_flags_that_change_it(smoke_search,
+                                                                                    tmp_path):
+    shutil.copytree(smoke_search[0], tmp_path / "smoke")
+    saved = json.loads((tmp_path / "smoke" / "search.json").read_text())
+    resume = ["--space", "basenet", "--name", "smoke", "--resume"]
+    # The command first: the plans below, in this process, hold the experiment's lock.
+    proc = run("run_search.py", "--dataset", "digits", "--storage-path", tmp_path, *resume,
+               "--num-samples", "100")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--num-samples: " in proc.stderr and "drop the flag, or start a new search" in \
+        proc.stderr
+    # What may change applies (--ensemble, --data-dir); what it started with stays, the smoke
+    # preset and the same values given again included.
+    settings, _ = _plan(tmp_path, *resume, "--smoke-test", "--max-epochs",
+                        str(saved["budget"]["max_epochs"]), "--ensemble", "3", "--data-dir", "d")
+    assert settings.budget == Budget(**saved["budget"]) and settings.data_dir == "d"
+    assert settings.ensemble == 3 and settings.seed == saved["seed"] == 0
+    assert (settings.max_failures, settings.max_concurrent) == (saved["max_failures"],
+                                                                saved["max_concurrent"])
+    for flag, started in [(["--max-epochs", "50"], "budget.max_epochs 4"),
+                          (["--max-failures", "0"], "max_failures 2"),
+                          (["--seed", "1"], "seed 0"), (["--time-budget", "1h"], "time_budget None"),
+                          (["--max-concurrent", "1"], "max_concurrent 2")]:
+        with pytest.raises(UsageError, match=f"^{flag[0]}: .*smoke started with {started} "):
+            _plan(tmp_path, *resume, *flag)
