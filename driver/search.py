@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import signal
@@ -96,6 +97,10 @@ def start_ray(settings: Settings) -> None:
 
     if settings.address not in (None, "auto"):
         cluster.check_reachable(settings.address)
+    if settings.address is None:  # a cluster of this process alone: Ray turns its token on and
+        # says so at WARNING on every start, the headline command's first line after the data
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR)
     try:
         ray.init(address=settings.address,
                  include_dashboard=False if settings.address is None else None,

@@ -18,7 +18,8 @@ def test_search_writes_every_report_file(smoke_search):
     assert proc.stdout.strip().splitlines()[-1] == f"Report: {folder / 'report' / 'README.md'}"
     for noise in ["Checkpoint successfully created", "`shuffle=True` was passed",  # per actor
                   "absl::InitializeLog", "port.cc", "failed call to cuInit",
-                  "Experiment state snapshotting has been triggered"]:
+                  "Experiment state snapshotting has been triggered",
+                  "Token authentication is enabled"]:  # a local cluster's, at every start
         assert noise not in proc.stdout + proc.stderr, noise
     for name in ["README.md", "trials.csv", "trials.md", "best.csv", "best.md", "curves.png",
                  "search.png"]:
