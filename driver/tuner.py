@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from ray import tune
 from search_spaces._common import Space
 from trainables.data import Data
 
@@ -32,32 +33,42 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def when_last_trial_runs(num_samples: int, action: Callable[[], None]):
-    """A Tune callback that calls `action` once, as soon as every trial has been created and at
-    most one is still running: the moment a core is free for the work that follows the search."""
-    from ray import tune
+_last_trial_actions: list[Callable[[], None]] = []  # this process's, for LastTrial to call
 
-    class LastTrial(tune.Callback):
-        done = False
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            # `trial` is not marked finished until the callbacks have run
-            running = sum(not t.is_finished() and t is not trial for t in trials)
-            if not self.done and len(trials) >= num_samples and running <= 1:
-                self.done = True
+class LastTrial(tune.Callback):
+    """Calls this process's action (`when_last_trial_runs`) once, as soon as every trial has been
+    created and at most one is still running: the moment a core is free for the work that
+    follows the search. Tune pickles its callbacks into the experiment (tuner.pkl) and restores
+    them on --resume: this one holds its count alone, so the restored one calls the resumed
+    driver's action."""
+
+    def __init__(self, num_samples: int):
+        self.num_samples = num_samples
+        self.done = False
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        # `trial` is not marked finished until the callbacks have run
+        running = sum(not t.is_finished() and t is not trial for t in trials)
+        if not self.done and len(trials) >= self.num_samples and running <= 1:
+            self.done = True
+            for action in _last_trial_actions:
                 action()
 
-        on_trial_error = on_trial_complete
+    on_trial_error = on_trial_complete
 
-    return LastTrial()
+
+def when_last_trial_runs(num_samples: int, action: Callable[[], None] | None) -> LastTrial:
+    """The callback for a search of `num_samples` trials; `action` (None: nothing) is what it,
+    or the one restored from the experiment, calls in this process."""
+    _last_trial_actions[:] = [action] if action else []
+    return LastTrial(num_samples)
 
 
 def make_tuner(settings: Settings, space: Space, data: Data,
                on_last_trial: Callable[[], None] | None = None):
-    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone
-    (new searches only: Tune's restore takes no callbacks)."""
+    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone."""
     from optuna.samplers import TPESampler
-    from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
@@ -68,15 +79,15 @@ def make_tuner(settings: Settings, space: Space, data: Data,
         tune.with_parameters(train, data=data, max_epochs=budget.max_epochs,
                              checkpoint_every=settings.checkpoint_every),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-    if settings.resume:
+    last_trial = when_last_trial_runs(settings.budget.num_samples, on_last_trial)
+    if settings.resume:  # Tune restores the callbacks the search started with
         return tune.Tuner.restore(str(settings.experiment), trainable=trainable,
                                   resume_unfinished=True, resume_errored=True)
     run_config = tune.RunConfig(
         name=settings.name, storage_path=settings.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1,
-        callbacks=[when_last_trial_runs(settings.budget.num_samples, on_last_trial)]
-        if on_last_trial and not settings.grid else None)
+        callbacks=[last_trial] if on_last_trial and not settings.grid else None)
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
                        trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)

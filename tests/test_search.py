@@ -226,11 +226,13 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
 
 def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     """driver/tuner.py's callback: once every trial exists and only one still runs (a core is
-    free), the process that will test the best trials is started, not earlier, not twice."""
+    free), the process that will test the best trials is started, not earlier, not twice. The
+    callback runs as Tune restores it on --resume, from the pickled experiment: it calls the
+    action this process gave (a copy of the action would append to a copy of `calls`)."""
     import time
 
     import ray
-    from ray import tune
+    from ray import cloudpickle, tune
 
     from driver.tuner import when_last_trial_runs
 
@@ -239,13 +241,15 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
         tune.report({"end": time.time()})
 
     calls = []
+    callback = cloudpickle.loads(cloudpickle.dumps(when_last_trial_runs(3, lambda: None)))
+    when_last_trial_runs(3, lambda: calls.append(time.time()))  # the resumed driver's action
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         results = tune.Tuner(
             sleep_then_report, param_space={"seconds": tune.grid_search([0.2, 2.0, 5.0])},
             tune_config=tune.TuneConfig(max_concurrent_trials=2),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0, callbacks=[
-                when_last_trial_runs(3, lambda: calls.append(time.time()))])).fit()
+            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
+                                      callbacks=[callback])).fit()
     finally:
         ray.shutdown()
     ends = sorted(r.metrics["end"] for r in results)
