@@ -87,7 +87,8 @@ def make_tuner(settings: Settings, space: Space, data: Data,
         name=settings.name, storage_path=settings.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1,
-        callbacks=[last_trial] if on_last_trial and not settings.grid else None)
+        callbacks=None if settings.grid else [last_trial])  # also without an action: a resume
+        # (with --ensemble) gets it back from tuner.pkl
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
                        trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)
