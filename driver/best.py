@@ -117,12 +117,18 @@ def scores_on_test(probabilities: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def _prepare() -> None:
-    """The child's stderr to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing,
-    which no log level silences, would otherwise follow the search's last lines; its errors still
-    reach the driver, raised by the future), then Keras imported."""
+    """SIGINT and SIGTERM ignored: the driver decides how a search ends, and a Ctrl-C in a
+    terminal reaches its whole process group (a batch scheduler's SIGTERM every process of the
+    job), this child included, which would die with the test half done. Then the child's stderr
+    to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing, which no log level
+    silences, would otherwise follow the search's last lines; its errors still reach the driver,
+    raised by the future), then Keras imported."""
     import os
+    import signal
 
     from trainables.train import import_keras
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import_keras()
 

@@ -146,6 +146,26 @@ def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_se
     assert "warning: the ensemble of the best trials was not tested" in capsys.readouterr().err
 
 
+def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
+    """Ctrl-C in a terminal (or a batch scheduler's SIGTERM) reaches the tester's process too;
+    the driver decides how the search ends, so the tester goes on with its work."""
+    import os
+    import signal
+    import time
+
+    from driver.best import Tester
+
+    tester = Tester()
+    try:
+        pid = tester.submit(os.getpid).result(timeout=120)  # once Keras is imported
+        for number in (signal.SIGINT, signal.SIGTERM):
+            os.kill(pid, number)
+        time.sleep(0.5)
+        assert tester.submit(os.getpid).result(timeout=60) == pid
+    finally:
+        tester.shutdown()
+
+
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
     folder, _ = smoke_search
     copy = tmp_path / "copy"
