@@ -1,8 +1,9 @@
 """Driver layer: every input checked and settled into one frozen `Settings`, before Ray starts.
 
 `plan(args)` raises `UsageError` (exit code 2, one line) for anything wrong: an unknown space or
-dataset, impossible budgets, a missing weights file, an occupied experiment folder, a bad --set.
-It loads nothing heavy: no TensorFlow, no dataset, no Ray cluster.
+dataset, impossible budgets, a missing weights file, an occupied experiment folder, a bad --set,
+a flag that --resume cannot change (`resumed`). It loads nothing heavy: no TensorFlow, no dataset,
+no Ray cluster.
 """
 
 from __future__ import annotations
