@@ -23,13 +23,19 @@ STATUS_STYLE = {  # colour, marker
 CMAP = "viridis"
 
 
-@contextlib.contextmanager
-def figure(path: Path, *args, **kwargs):
-    """A constrained-layout figure with the suite's style, saved as PNG at the end."""
+def pyplot():
+    """matplotlib.pyplot, drawing to files (Agg): no screen needed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+@contextlib.contextmanager
+def figure(path: Path, *args, **kwargs):
+    """A constrained-layout figure with the suite's style, saved as PNG at the end."""
     from cycler import cycler
+    plt = pyplot()
 
     with plt.rc_context({"axes.prop_cycle": cycler(color=OKABE_ITO), "axes.grid": True,
                          "grid.alpha": 0.3, "image.cmap": CMAP}):

@@ -121,23 +121,25 @@ def run(settings: Settings, space: Space, data: Data) -> int:
 
     os.environ.update(WORKER_ENV)
     stop = _Stop(settings)
+    tester = Tester(data)  # the process that tests the best trials
+    if settings.ensemble > 1:
+        tester.start()  # its Keras import takes the cycles that Ray's start leaves idle
     try:
-        start_ray(settings)
-        stop.install()  # after ray.init, which puts its own SIGTERM handler in
-        settings = cluster.fit(settings, space.gpu)
-        cluster.check_fits(settings)
-    except UsageError as e:
-        ray.shutdown()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        ray.shutdown()
-        return 128 + (stop.signal or signal.SIGINT)
-    tester = Tester()  # the process that tests the best trials, started as the last one runs
-    try:
+        try:
+            start_ray(settings)
+            stop.install()  # after ray.init, which puts its own SIGTERM handler in
+            settings = cluster.fit(settings, space.gpu)
+            cluster.check_fits(settings)
+        except UsageError as e:
+            ray.shutdown()
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            ray.shutdown()
+            return 128 + (stop.signal or signal.SIGINT)
         record.started(settings, space)
-        results = make_tuner(settings, space, data, tester.start if settings.ensemble > 1
-                             else None).fit()
+        results = make_tuner(settings, space, data,
+                             functools.partial(while_the_last_trial_runs, settings, tester)).fit()
         return finish(settings, space, data, results, stop.signal, tester)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()
@@ -147,6 +149,17 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         return 2
     finally:
         tester.shutdown()
+
+
+def while_the_last_trial_runs(settings: Settings, tester: Tester, finished) -> None:
+    """With a core free, what can be done before the search ends: the report's imports, and with
+    an ensemble, the best finished trials' test (driver/tuner.py's LastTrial)."""
+    from analysis import report
+    from driver.best import likely_members
+
+    threading.Thread(target=report.prepare, name="report-imports", daemon=True).start()
+    if settings.ensemble > 1:
+        tester.start(likely_members(finished, settings.ensemble))
 
 
 def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None,

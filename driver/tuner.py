@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 from ray import tune
 from search_spaces._common import Space
@@ -33,15 +34,16 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-_last_trial_actions: list[Callable[[], None]] = []  # this process's, for LastTrial to call
+Finished = list[tuple[float, dict, Path]]  # (best val accuracy, config, newest checkpoint)
+_last_trial_actions: list[Callable[[Finished], None]] = []  # this process's, for LastTrial to call
 
 
 class LastTrial(tune.Callback):
     """Calls this process's action (`when_last_trial_runs`) once, as soon as every trial has been
-    created and at most one is still running: the moment a core is free for the work that
-    follows the search. Tune pickles its callbacks into the experiment (tuner.pkl) and restores
-    them on --resume: this one holds its count alone, so the restored one calls the resumed
-    driver's action."""
+    created and at most one is still running (the moment a core is free for the work that
+    follows the search), with the finished trials that have a checkpoint. Tune pickles its
+    callbacks into the experiment (tuner.pkl) and restores them on --resume: this one holds its
+    count alone, so the restored one calls the resumed driver's action."""
 
     def __init__(self, num_samples: int):
         self.num_samples = num_samples
@@ -49,16 +51,21 @@ class LastTrial(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         # `trial` is not marked finished until the callbacks have run
-        running = sum(not t.is_finished() and t is not trial for t in trials)
-        if not self.done and len(trials) >= self.num_samples and running <= 1:
+        finished = [t for t in trials if t.is_finished() or t is trial]
+        if not self.done and len(trials) >= self.num_samples and \
+                len(trials) - len(finished) <= 1:
             self.done = True
+            scored = [(t.metric_analysis["val_accuracy"]["max"], t.config, Path(t.checkpoint.path))
+                      for t in finished
+                      if t.checkpoint is not None and "val_accuracy" in t.metric_analysis]
             for action in _last_trial_actions:
-                action()
+                action(scored)
 
     on_trial_error = on_trial_complete
 
 
-def when_last_trial_runs(num_samples: int, action: Callable[[], None] | None) -> LastTrial:
+def when_last_trial_runs(num_samples: int, action: Callable[[Finished], None] | None
+                         ) -> LastTrial:
     """The callback for a search of `num_samples` trials; `action` (None: nothing) is what it,
     or the one restored from the experiment, calls in this process."""
     _last_trial_actions[:] = [action] if action else []
@@ -66,8 +73,9 @@ def when_last_trial_runs(num_samples: int, action: Callable[[], None] | None) ->
 
 
 def make_tuner(settings: Settings, space: Space, data: Data,
-               on_last_trial: Callable[[], None] | None = None):
-    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone."""
+               on_last_trial: Callable[[Finished], None] | None = None):
+    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone, with
+    the finished trials."""
     from optuna.samplers import TPESampler
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch

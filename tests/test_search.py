@@ -246,9 +246,10 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
 
 def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     """driver/tuner.py's callback: once every trial exists and only one still runs (a core is
-    free), the process that will test the best trials is started, not earlier, not twice. The
-    callback runs as Tune restores it on --resume, from the pickled experiment: it calls the
-    action this process gave (a copy of the action would append to a copy of `calls`)."""
+    free), the driver's action is called with the finished trials (best val accuracy, config,
+    newest checkpoint), not earlier, not twice. The callback runs as Tune restores it on
+    --resume, from the pickled experiment: it calls the action this process gave (a copy of the
+    action would append to a copy of `calls`)."""
     import time
 
     import ray
@@ -257,12 +258,16 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     from driver.tuner import when_last_trial_runs
 
     def sleep_then_report(config):  # defined here: Ray pickles it by value for its workers
-        time.sleep(config["seconds"])
-        tune.report({"end": time.time()})
+        for epoch in (1, 2):
+            time.sleep(config["seconds"] / 2)
+            folder = tmp_path / f"saved_{config['seconds']}_{epoch}"
+            folder.mkdir()
+            tune.report({"end": time.time(), "val_accuracy": config["seconds"] / epoch},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
 
     calls = []
-    callback = cloudpickle.loads(cloudpickle.dumps(when_last_trial_runs(3, lambda: None)))
-    when_last_trial_runs(3, lambda: calls.append(time.time()))  # the resumed driver's action
+    callback = cloudpickle.loads(cloudpickle.dumps(when_last_trial_runs(3, lambda f: None)))
+    when_last_trial_runs(3, lambda finished: calls.append((time.time(), finished)))  # resumed
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         results = tune.Tuner(
@@ -274,4 +279,61 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
         ray.shutdown()
     ends = sorted(r.metrics["end"] for r in results)
     assert len(calls) == 1
-    assert ends[1] <= calls[0] < ends[2]  # after the second trial ended, before the last did
+    called, finished = calls[0]
+    assert ends[1] <= called < ends[2]  # after the second trial ended, before the last did
+    checkpoints = {r.config["seconds"]: Path(r.checkpoint.path) for r in results}
+    assert sorted(finished, key=lambda f: f[0]) == [  # the best val accuracy, the last epoch's
+        (0.2, {"seconds": 0.2}, checkpoints[0.2]), (2.0, {"seconds": 2.0}, checkpoints[2.0])]
+    assert all(c.name.startswith("checkpoint_000001") for c in checkpoints.values())
+
+
+def test_the_tester_keeps_the_probabilities_it_computed_while_the_last_trial_ran(smoke_search,
+                                                                                tmp_path):
+    """The driver starts the tester on the best finished trials as the last trial runs; scoring
+    the ensemble afterwards takes their probabilities from the tester's process, unless the
+    weights changed since (those are computed again). Either way the scores are those of the
+    weights on disk."""
+    import os
+
+    import numpy as np
+
+    from analysis.results import load as load_results
+    from driver.best import Tester, _kept_weights, _test_probabilities, likely_members, \
+        score_best_trial, scores_on_test
+    from trainables.loaders import load_digits
+    from trainables.train import load_weights
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_search[0], copy)
+    record = json.loads((copy / "best_test.json").read_text())
+    (copy / "best_test.json").unlink()
+    trials = load_results(copy).trials.set_index("trial_id")
+    members = trials.loc[record["ensemble"]["trial_ids"]]
+    finished = [(m["val_accuracy"], m["config"], Path(m["checkpoint"]))
+                for _, m in trials.iterrows()]
+    picked = likely_members(finished, 5)
+    assert [c for _, c in picked] == [Path(c) for c in members["checkpoint"]]
+    assert likely_members(finished, 1) == []  # no ensemble: nothing to compute ahead
+    weights = [(c / "best.npz").resolve() for _, c in picked]
+
+    data = load_digits()
+    tester = Tester(data)
+    try:
+        tester.start(picked)
+        kept = tester.submit(_kept_weights).result(timeout=120)
+        assert [k[0] for k in kept] == [str(w) for w in weights]
+        # The second member's weights replaced by the third's, with a new modification time.
+        np.savez(weights[1], *load_weights(weights[2]))
+        os.utime(weights[1], ns=(kept[1][1] + 10**9,) * 2)
+        wait = score_best_trial(copy, data, 5, tester)
+        recomputed = tester.submit(_kept_weights).result(timeout=120)
+        scores = wait()
+    finally:
+        tester.shutdown()
+    assert recomputed[:5] == kept and recomputed[5][0] == str(weights[1])  # only that one again
+    probabilities = _test_probabilities(picked, data)
+    assert np.array_equal(probabilities[1], probabilities[2])
+    expected = scores_on_test(np.mean(probabilities, axis=0), data.y_test)
+    assert scores["ensemble"]["test_accuracy"] == pytest.approx(expected["test_accuracy"])
+    assert scores["ensemble"]["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
+    assert scores["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-6)
