@@ -154,7 +154,8 @@ def plan(args) -> tuple[Settings, Space]:
 # that explicit flags override anyway.
 FIXED_ON_RESUME = {
     "dataset": "dataset", "seed": "seed", "weights": "weights", "image_size": "image_size",
-    "gpus_per_trial": "gpus_per_trial", "set": ("grid", "constants"),
+    "cpus_per_trial": "cpus_per_trial", "gpus_per_trial": "gpus_per_trial",
+    "set": ("grid", "constants"),
     "no_mixed_precision": "mixed_precision", "ema_epochs": "ema_epochs",
     "checkpoint_every": "checkpoint_every", "num_samples": "budget.num_samples",
     "max_epochs": "budget.max_epochs", "grace_period": "budget.grace_period",

@@ -66,6 +66,7 @@ class Settings:
 
 # What a resumed search keeps from search.json: it must not change what the trials run (and Ray
 # keeps its own failure, concurrency and time settings).
-KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "gpus_per_trial",
-                  "grid", "constants", "mixed_precision", "ema_epochs", "checkpoint_every",
-                  "budget", "time_budget", "warm_start", "max_concurrent", "max_failures")
+KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "cpus_per_trial",
+                  "gpus_per_trial", "grid", "constants", "mixed_precision", "ema_epochs",
+                  "checkpoint_every", "budget", "time_budget", "warm_start", "max_concurrent",
+                  "max_failures")
