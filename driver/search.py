@@ -67,10 +67,11 @@ class _Stop:
     """Ctrl-C (SIGINT) and a batch scheduler's SIGTERM end a search the same way: the first asks
     Ray Tune to stop (it saves the experiment's state; the report of what finished is written,
     then the --resume command); a second one during that shutdown ends the process at once
-    (Ray's last snapshot stays as it was, so the experiment resumes from there)."""
+    (Ray's last snapshot stays as it was, so the experiment resumes from there). Once every trial
+    has ended (`finishing`), the first one only says so: the test and the report go on."""
 
     def __init__(self, settings: Settings):
-        self.settings, self.signal = settings, None
+        self.settings, self.signal, self.finishing = settings, None, False
 
     def __call__(self, number, frame):
         if self.signal is not None:
@@ -78,6 +79,11 @@ class _Stop:
                   file=sys.stderr, flush=True)
             os._exit(128 + number)
         self.signal = number
+        if self.finishing:  # every trial has ended: what is left is the test and the report
+            print(f"\n{signal.Signals(number).name}: the search has ended; its best trials are "
+                  f"being tested and its report written (again to stop at once)",
+                  file=sys.stderr, flush=True)
+            return
         if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
             raise KeyboardInterrupt  # Ray Tune is not running yet: nothing to save
         print(f"\n{signal.Signals(number).name}: stopping the search; the report of the finished "
@@ -140,6 +146,7 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         record.started(settings, space)
         results = make_tuner(settings, space, data,
                              functools.partial(while_the_last_trial_runs, settings, tester)).fit()
+        stop.finishing = True
         return finish(settings, space, data, results, stop.signal, tester)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()

@@ -124,6 +124,25 @@ def test_a_second_signal_during_the_shutdown_ends_at_once_and_the_search_resumes
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_last_trial_lets_the_test_and_the_report_finish(tmp_path, sig, capsys):
+    """Once Tuner.fit has returned, every trial has ended: a first Ctrl-C or SIGTERM says so in
+    one line and the driver goes on (no KeyboardInterrupt, no stop asked of Ray); a second one
+    still ends the process at once."""
+    from driver.search import _Stop
+    from driver.settings import Settings
+    from search_spaces._common import SMOKE_BUDGET
+
+    stop = _Stop(Settings(space="basenet", dataset="digits", budget=SMOKE_BUDGET,
+                          storage=str(tmp_path), name="ended"))
+    stop.finishing = True
+    stop(sig, None)
+    assert stop.signal == sig
+    err = capsys.readouterr().err
+    assert err.strip() == (f"{signal.Signals(sig).name}: the search has ended; its best trials "
+                           f"are being tested and its report written (again to stop at once)")
+
+
 def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_path):
     folder = tmp_path / "basenet"
     # No retries (Ray keeps them on resume): each would load the same damaged checkpoints again.
