@@ -139,16 +139,20 @@ def _prepare() -> None:
     process of the job), this child included, which would die with the test half done. Then the
     child's stderr to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing, which no
     log level silences, would otherwise follow the search's last lines; its errors still reach
-    the driver, raised by the future), then Keras imported."""
+    the driver, raised by the future), then Keras imported. GPUs in memory-growth mode: the
+    child tests finished trials while the last one may still train on the same GPU, and
+    TensorFlow's default would take nearly all of its memory at the first prediction."""
     import os
     import signal
 
-    from trainables.train import import_keras
+    from trainables.train import configure_tensorflow, import_keras
     os.nice(19 - os.nice(0))
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import_keras()
+    configure_tensorflow({"threads": os.cpu_count() or 1, "memory_growth": True,
+                          "pin_cores": False})
 
 
 _computed: dict[tuple, np.ndarray] = {}  # in the tester's process: what `_test_probabilities` gave

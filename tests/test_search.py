@@ -148,10 +148,14 @@ def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_se
 
 def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
     """Ctrl-C in a terminal (or a batch scheduler's SIGTERM) reaches the tester's process too;
-    the driver decides how the search ends, so the tester goes on with its work."""
+    the driver decides how the search ends, so the tester goes on with its work. It runs at the
+    lowest CPU priority, with TensorFlow configured as `_prepare` says (threads, GPU memory
+    growth: the growth itself shows only where TensorFlow sees a GPU)."""
     import os
     import signal
     import time
+
+    import tensorflow as tf
 
     from driver.best import Tester
 
@@ -162,6 +166,9 @@ def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
             os.kill(pid, number)
         time.sleep(0.5)
         assert tester.submit(os.getpid).result(timeout=60) == pid
+        assert tester.submit(os.nice, 0).result(timeout=60) == 19
+        threads = tester.submit(tf.config.threading.get_intra_op_parallelism_threads)
+        assert threads.result(timeout=60) == os.cpu_count()
     finally:
         tester.shutdown()
 
