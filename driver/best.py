@@ -40,9 +40,15 @@ class Tester:
         self.start()
         return self._pool.submit(fn, *args)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the process once its work is done; `wait=False` (a search that never ran) kills
+        it, as it may still be importing Keras for seconds."""
         if self._pool is not None:
-            self._pool.shutdown()
+            if not wait:
+                import multiprocessing
+                for child in multiprocessing.active_children():  # the driver's only one
+                    child.kill()
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
 
 

@@ -137,10 +137,12 @@ def run(settings: Settings, space: Space, data: Data) -> int:
             settings = cluster.fit(settings, space.gpu)
             cluster.check_fits(settings)
         except UsageError as e:
+            tester.shutdown(wait=False)
             ray.shutdown()
             print(f"error: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            tester.shutdown(wait=False)
             ray.shutdown()
             return 128 + (stop.signal or signal.SIGINT)
         record.started(settings, space)

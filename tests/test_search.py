@@ -173,6 +173,21 @@ def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
         tester.shutdown()
 
 
+def test_a_search_that_never_ran_does_not_wait_for_the_testers_keras_import():
+    """The tester starts with the search; when Ray cannot start it (an address that does not
+    answer, Ctrl-C), `shutdown(wait=False)` ends the child at once, not after its import."""
+    import multiprocessing
+
+    from driver.best import Tester
+
+    tester = Tester()
+    tester.start()
+    (child,) = multiprocessing.active_children()
+    tester.shutdown(wait=False)
+    child.join(timeout=60)
+    assert not child.is_alive() and child.exitcode == -9  # killed, not done importing
+
+
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
     folder, _ = smoke_search
     copy = tmp_path / "copy"

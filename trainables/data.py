@@ -45,7 +45,7 @@ def holdout(x, y, fraction: float, seed: int = SEED):
     """Stratified split: (x_a, y_a, x_b, y_b) with `fraction` of the samples in b; a plain one
     when some class has too few samples to stratify (tiny subsets).
 
-    The split of scikit-learn 1.x's `train_test_split(x, y, test_size=fraction, stratify=y,
+    The split of scikit-learn's (1.9) `train_test_split(x, y, test_size=fraction, stratify=y,
     random_state=seed)` (StratifiedShuffleSplit, and ShuffleSplit for the plain one), written
     here: importing scikit-learn cost every search 1 s before Ray could start, and the split,
     part of the dataset, no longer depends on its version. tests/test_datasets.py checks that

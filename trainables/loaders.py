@@ -28,7 +28,7 @@ def load_digits() -> Data:
     runs)."""
     from scipy.ndimage import zoom
 
-    table = np.loadtxt(_sklearn_file("datasets/data/digits.csv.gz"), delimiter=",")
+    table = np.loadtxt(_bundled_digits(), delimiter=",")
     x = table[:, :-1].reshape(-1, 8, 8).astype(np.float32) * (255.0 / 16.0)  # 0..16 -> 0..255
     x = zoom(x, (1, 4, 4), order=1, grid_mode=True, mode="nearest")        # 8x8 -> 32x32
     x = np.repeat(np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
@@ -38,14 +38,15 @@ def load_digits() -> Data:
     return Data("digits", x_tr, y_tr, x_val, y_val, x_test, y_test, 10)
 
 
-def _sklearn_file(name: str) -> Path:
-    """A data file of the installed scikit-learn, found without importing it."""
+def _bundled_digits() -> Path:
+    """scikit-learn's digits.csv.gz, found without importing scikit-learn."""
     import importlib.util
     spec = importlib.util.find_spec("sklearn")
-    path = Path(spec.origin).parent / name if spec and spec.origin else None
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" \
+        if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise DataError(f"digits: scikit-learn's bundled {Path(name).name} is missing (is "
-                        f"scikit-learn installed?); run `pip install -r requirements.txt`")
+        raise DataError("digits: scikit-learn's bundled digits.csv.gz is missing (is "
+                        "scikit-learn installed?); run `pip install -r requirements.txt`")
     return path
 
 
