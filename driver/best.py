@@ -139,8 +139,9 @@ def scores_on_test(probabilities: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def _prepare() -> None:
-    """The lowest CPU priority (nice 19): whatever else runs on the machine comes first, the
-    trials above all. SIGINT and SIGTERM ignored: the driver decides how a search ends, and a
+    """The lowest CPU priority (Linux's SCHED_IDLE: any other process that wants a core takes it
+    at once; elsewhere nice 19): whatever else runs on the machine comes first, the trials
+    above all. SIGINT and SIGTERM ignored: the driver decides how a search ends, and a
     Ctrl-C in a terminal reaches its whole process group (a batch scheduler's SIGTERM every
     process of the job), this child included, which would die with the test half done. Then the
     child's stderr to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing, which no
@@ -153,6 +154,8 @@ def _prepare() -> None:
 
     from trainables.train import configure_tensorflow, import_keras
     os.nice(19 - os.nice(0))
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)

@@ -167,6 +167,8 @@ def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
         time.sleep(0.5)
         assert tester.submit(os.getpid).result(timeout=60) == pid
         assert tester.submit(os.nice, 0).result(timeout=60) == 19
+        if hasattr(os, "SCHED_IDLE"):
+            assert tester.submit(os.sched_getscheduler, 0).result(timeout=60) == os.SCHED_IDLE
         threads = tester.submit(tf.config.threading.get_intra_op_parallelism_threads)
         assert threads.result(timeout=60) == os.cpu_count()
     finally:
