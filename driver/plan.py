@@ -19,7 +19,7 @@ from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
 from trainables import config, datasets
 
 from driver import cluster, record, warm
-from driver.settings import Settings, UsageError
+from driver.settings import FIXED_ON_RESUME, Settings, UsageError
 
 
 def load_space(name: str | None) -> Space:
@@ -148,23 +148,6 @@ def plan(args) -> tuple[Settings, Space]:
     return settings, space
 
 
-# The flags that set what a search runs with, and the settings they set. A resumed search runs with
-# what it started with (record.resumed), so one of these given another value with --resume is an
-# error, not ignored. --data-dir may change (where the same data is now); --smoke-test is a preset
-# that explicit flags override anyway.
-FIXED_ON_RESUME = {
-    "dataset": "dataset", "seed": "seed", "weights": "weights", "image_size": "image_size",
-    "cpus_per_trial": "cpus_per_trial", "gpus_per_trial": "gpus_per_trial",
-    "set": ("grid", "constants"),
-    "no_mixed_precision": "mixed_precision", "ema_epochs": "ema_epochs",
-    "checkpoint_every": "checkpoint_every", "num_samples": "budget.num_samples",
-    "max_epochs": "budget.max_epochs", "grace_period": "budget.grace_period",
-    "reduction_factor": "budget.reduction_factor", "time_budget": "time_budget",
-    "warm_start": "warm_start", "max_concurrent": "max_concurrent",
-    "max_failures": "max_failures",
-}
-
-
 def resumed(settings: Settings, given: set[str]) -> Settings:
     """The settings of the experiment `settings` resumes (search.json), with the flags `given`
     that may change applied; raises UsageError for a flag that would change what it runs."""
@@ -173,7 +156,6 @@ def resumed(settings: Settings, given: set[str]) -> Settings:
         kept = replace(kept, data_dir=settings.data_dir)
     for flag in sorted(given & FIXED_ON_RESUME.keys()):
         fields = FIXED_ON_RESUME[flag]
-        fields = (fields,) if isinstance(fields, str) else fields
         value = attrgetter(*fields)
         if value(settings) != value(kept):
             raise UsageError(

@@ -64,9 +64,22 @@ class Settings:
                 f"--storage-path {self.storage} --resume")
 
 
-# What a resumed search keeps from search.json: it must not change what the trials run (and Ray
-# keeps its own failure, concurrency and time settings).
-KEPT_ON_RESUME = ("dataset", "seed", "weights", "data_dir", "image_size", "cpus_per_trial",
-                  "gpus_per_trial", "grid", "constants", "mixed_precision", "ema_epochs",
-                  "checkpoint_every", "budget", "time_budget", "warm_start", "max_concurrent",
-                  "max_failures")
+# The flags that set what a search runs with, and the settings they set ("a.b": field b of a). A
+# resumed search runs with what it started with, so plan.resumed refuses one of these given another
+# value. --data-dir may change (where the same data is now); --smoke-test is a preset that explicit
+# flags override anyway.
+FIXED_ON_RESUME = {
+    "dataset": ("dataset",), "seed": ("seed",), "weights": ("weights",),
+    "image_size": ("image_size",), "cpus_per_trial": ("cpus_per_trial",),
+    "gpus_per_trial": ("gpus_per_trial",), "set": ("grid", "constants"),
+    "no_mixed_precision": ("mixed_precision",), "ema_epochs": ("ema_epochs",),
+    "checkpoint_every": ("checkpoint_every",), "num_samples": ("budget.num_samples",),
+    "max_epochs": ("budget.max_epochs",), "grace_period": ("budget.grace_period",),
+    "reduction_factor": ("budget.reduction_factor",), "time_budget": ("time_budget",),
+    "warm_start": ("warm_start",), "max_concurrent": ("max_concurrent",),
+    "max_failures": ("max_failures",),
+}
+# What a resumed search keeps from search.json (record.resumed): those settings (Ray keeps its own
+# failure, concurrency and time settings too), and where its data was.
+KEPT_ON_RESUME = tuple(dict.fromkeys(
+    ["data_dir"] + [f.split(".")[0] for fields in FIXED_ON_RESUME.values() for f in fields]))

@@ -190,6 +190,24 @@ def test_a_search_that_never_ran_does_not_wait_for_the_testers_keras_import():
     assert not child.is_alive() and child.exitcode == -9  # killed, not done importing
 
 
+def test_the_report_has_no_heavy_import_left_after_prepare(smoke_search, tmp_path):
+    """report.prepare, which the driver runs while the last trial trains, leaves `write` none of
+    its heavy imports (matplotlib, SQLAlchemy and Alembic for optuna.db, scikit-learn for the
+    importance); without it, `write` makes them itself."""
+    heavy = {"matplotlib", "sqlalchemy", "alembic", "sklearn"}
+    imported = {}
+    for first in ("report.prepare()", "pass"):
+        copy = tmp_path / first.strip("()")
+        shutil.copytree(smoke_search[0], copy)
+        proc = run("-c", f"import sys; from analysis import report; {first}; "
+                         f"before = set(sys.modules); report.write({str(copy)!r}); "
+                         f"print(' '.join({{m.split('.')[0] for m in set(sys.modules) - before}}))")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        imported[first] = set(proc.stdout.split())
+    assert not heavy & imported["report.prepare()"]
+    assert heavy <= imported["pass"]
+
+
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
     folder, _ = smoke_search
     copy = tmp_path / "copy"
