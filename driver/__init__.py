@@ -1,6 +1,8 @@
 """Driver layer: what runs on the machine that starts a search, before, around and after Ray Tune.
 
-    settings.py  check every input, settle one frozen Settings (plan); nothing heavy, no Ray
+    plan.py      check every input, settle one frozen Settings; nothing heavy, no Ray
+    settings.py  Settings, UsageError, and the flags --resume refuses and the settings it keeps
+    warm.py      --warm-start: an earlier experiment's finished trials, for the sampler
     record.py    search.json: what the experiment ran with, for --resume and for analysis
     weights.py   ImageNet weights in Keras's cache, downloaded once before any trial
     features.py  backbone features computed once (a spawned child) and cached for extractor spaces

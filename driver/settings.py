@@ -1,6 +1,6 @@
 """Driver layer: one frozen `Settings` holds everything a search runs with (driver/plan.py builds
 it once from the command line; search.json records it), and `UsageError`, the one-line error
-that exits with code 2."""
+that exits with code 2; the flags --resume refuses to change, and the settings it keeps."""
 
 from __future__ import annotations
 
