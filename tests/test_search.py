@@ -300,8 +300,8 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     from driver.tuner import when_last_trial_runs
 
     def sleep_then_report(config):  # defined here: Ray pickles it by value for its workers
-        for epoch in (1, 2):
-            time.sleep(config["seconds"] / 2)
+        for epoch, seconds in ((1, 0.1), (2, config["seconds"])):  # the last trial has a
+            time.sleep(seconds)  # checkpoint when the callback runs: it must be left out
             folder = tmp_path / f"saved_{config['seconds']}_{epoch}"
             folder.mkdir()
             tune.report({"end": time.time(), "val_accuracy": config["seconds"] / epoch},
@@ -313,7 +313,7 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         results = tune.Tuner(
-            sleep_then_report, param_space={"seconds": tune.grid_search([0.2, 2.0, 5.0])},
+            sleep_then_report, param_space={"seconds": tune.grid_search([0.2, 4.0, 6.0])},
             tune_config=tune.TuneConfig(max_concurrent_trials=2),
             run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
                                       callbacks=[callback])).fit()
@@ -325,7 +325,7 @@ def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
     assert ends[1] <= called < ends[2]  # after the second trial ended, before the last did
     checkpoints = {r.config["seconds"]: Path(r.checkpoint.path) for r in results}
     assert sorted(finished, key=lambda f: f[0]) == [  # the best val accuracy, the last epoch's
-        (0.2, {"seconds": 0.2}, checkpoints[0.2]), (2.0, {"seconds": 2.0}, checkpoints[2.0])]
+        (0.2, {"seconds": 0.2}, checkpoints[0.2]), (4.0, {"seconds": 4.0}, checkpoints[4.0])]
     assert all(c.name.startswith("checkpoint_000001") for c in checkpoints.values())
 
 
@@ -364,17 +364,20 @@ def test_the_tester_keeps_the_probabilities_it_computed_while_the_last_trial_ran
         tester.start(picked)
         kept = tester.submit(_kept_weights).result(timeout=120)
         assert [k[0] for k in kept] == [str(w) for w in weights]
-        # The second member's weights replaced by the third's, with a new modification time.
+        # The second member's weights replaced by the third's, with a new modification time:
+        # computed again. The fourth's zeroed with the same size and time: the kept ones serve.
+        original = _test_probabilities(picked, data)
         np.savez(weights[1], *load_weights(weights[2]))
         os.utime(weights[1], ns=(kept[1][1] + 10**9,) * 2)
+        np.savez(weights[3], *[np.zeros_like(w) for w in load_weights(weights[3])])
+        os.utime(weights[3], ns=(kept[3][1],) * 2)
         wait = score_best_trial(copy, data, 5, tester)
         recomputed = tester.submit(_kept_weights).result(timeout=120)
         scores = wait()
     finally:
         tester.shutdown()
     assert recomputed[:5] == kept and recomputed[5][0] == str(weights[1])  # only that one again
-    probabilities = _test_probabilities(picked, data)
-    assert np.array_equal(probabilities[1], probabilities[2])
+    probabilities = [original[0], original[2], original[2], original[3], original[4]]
     expected = scores_on_test(np.mean(probabilities, axis=0), data.y_test)
     assert scores["ensemble"]["test_accuracy"] == pytest.approx(expected["test_accuracy"])
     assert scores["ensemble"]["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
