@@ -69,7 +69,8 @@ def main() -> None:
     print(f"machine: {machine()}; load before: {Path('/proc/loadavg').read_text().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for n, (label, (checkout, flags)) in enumerate(checkouts.items()):
+            order = list(checkouts.items())  # alternated: neither side always runs first
+            for n, (label, (checkout, flags)) in enumerate(order[::-1] if r % 2 else order):
                 wall, folder = search(Path(tmp), f"{n}_{r}", "--space", "basenet",
                                       "--dataset", "digits", *args.extra, *flags,
                                       checkout=checkout)
