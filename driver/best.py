@@ -4,6 +4,7 @@ set, into best_test.json."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -116,7 +117,7 @@ def likely_members(finished: list[tuple[float, dict, Path]], size: int
     """The (config, checkpoint) of the `size` best of the search's finished trials ((best val
     accuracy, config, checkpoint), in the order they were created): the ensemble's members
     unless the trials still running beat them."""
-    scored = [f for f in finished if f[0] == f[0]]  # NaN: diverged before any result
+    scored = [f for f in finished if not math.isnan(f[0])]  # NaN: diverged before any result
     return [(config, checkpoint) for _, config, checkpoint in
             sorted(scored, key=lambda f: -f[0])[:size]] if size > 1 else []
 
