@@ -154,7 +154,8 @@ def test_missing_cifar100_and_no_network_is_a_data_error_saying_where_to_put_it(
     with pytest.raises(DataError) as error:
         datasets.load("cifar100_25")
     message = _one_line(error)
-    assert "cifar-100-python.tar.gz" in message and str(cache) in message
+    # the file the URL gives, by the name it has there (Keras's own archive name also loads)
+    assert f"download cifar-100-python.tar.gz yourself and put it in {cache}" in message
     assert not [p for p in cache.iterdir() if p.suffix != ".lock"]  # no partial download left
 
 

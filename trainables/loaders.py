@@ -87,7 +87,8 @@ def _cifar_folder(kind: str) -> Path:
     folder = keras_cache() / cache_dir / inner
     if folder.is_dir():
         return folder
-    archives = [keras_cache() / f"{cache_dir}_archive", keras_cache() / Path(origin).name]
+    # the URL's own file name (what a user downloading it by hand gets), or Keras's
+    archives = [keras_cache() / Path(origin).name, keras_cache() / f"{cache_dir}_archive"]
     archive = next((a for a in archives if a.is_file()), None) or \
         fetch(origin, archives[0], what=f"{kind} (or use --dataset digits)")
     return extract(archive, keras_cache() / cache_dir, inner=inner)
