@@ -70,9 +70,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "1, the best trial alone, in studies)")
     p.add_argument("--max-concurrent", type=int,
                    help="trials at a time (default: as many as the resources allow)")
-    p.add_argument("--checkpoint-every", type=int, default=1,
-                   help="epochs between checkpoints (the last epoch is always saved); what a "
-                        "resumed or retried trial repeats at most")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="a checkpoint every N epochs: what a resumed or retried trial repeats at "
+                        "most (default: every 30 s of a trial, or every epoch with "
+                        "--time-budget); a trial always saves its last epoch and the epochs where "
+                        "ASHA may stop it")
     p.add_argument("--max-failures", type=int, default=2,
                    help="retries of a failed trial from its last checkpoint")
     p.add_argument("--storage-path", default="./results",

@@ -1,6 +1,6 @@
 """Concurrency: trials per hour with 2 one-CPU trials at a time versus 1 at a time.
 
-    python bench/concurrency.py [--trials 12] [--epochs 10] [--repeats 3]
+    python bench/concurrency.py [--trials 12] [--epochs 10] [--repeats 3] [-- extra flags]
 
 The same trials (Optuna, same seed, no early stopping) both ways. Two measures: the whole command
 (Python, TensorFlow and Ray start-up, data, report included) and the search loop alone (from
@@ -22,11 +22,13 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("extra", nargs="*", help="flags for run_search.py (after --)")
     args = p.parse_args()
     common = ["--space", "basenet", "--dataset", "digits", "--num-samples", args.trials,
-              "--max-epochs", args.epochs, "--grace-period", args.epochs, "--cpus-per-trial", 1]
+              "--max-epochs", args.epochs, "--grace-period", args.epochs, "--cpus-per-trial", 1, *args.extra]
     print(f"machine: {machine()}")
-    print(f"{args.trials} trials x {args.epochs} epochs, digits, 1 CPU per trial")
+    print(f"{args.trials} trials x {args.epochs} epochs, digits, 1 CPU per trial "
+          f"{' '.join(args.extra)}")
     ratios = {"command": [], "search loop": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):

@@ -101,7 +101,7 @@ def plan(args) -> tuple[Settings, Space]:
                              f"not {dataset}")
     for flag, value in {"--checkpoint-every": args.checkpoint_every,
                         "--cpus-per-trial": args.cpus_per_trial}.items():
-        if value < 1:
+        if value is not None and value < 1:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UsageError(f"--max-concurrent must be a positive integer, got {args.max_concurrent}")
@@ -133,7 +133,9 @@ def plan(args) -> tuple[Settings, Space]:
         mixed_precision=not args.no_mixed_precision, max_concurrent=args.max_concurrent,
         ema_epochs=(0.0 if space.grid else 1.0) if args.ema_epochs is None else args.ema_epochs,
         ensemble=(1 if space.grid else 5) if args.ensemble is None else args.ensemble,
-        max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        max_failures=args.max_failures,
+        # the clock of --time-budget may stop a trial at any epoch: its checkpoint is that epoch's
+        checkpoint_every=args.checkpoint_every or (1 if args.time_budget else None),
         time_budget=duration(args.time_budget) if args.time_budget else None,
         warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)

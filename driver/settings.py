@@ -37,7 +37,7 @@ class Settings:
                                      # search's ensemble (1: the best trial alone)
     max_concurrent: int | None = None  # None: as many as the resources hold (cluster.fit)
     max_failures: int = 2
-    checkpoint_every: int = 1
+    checkpoint_every: int | None = None  # epochs between checkpoints (None: train.py's period)
     time_budget: float | None = None  # seconds of wall clock, then the search ends
     warm_start: str | None = None    # an earlier experiment whose trials seed the sampler
     address: str | None = None       # a running Ray cluster, or None for a local one

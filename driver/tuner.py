@@ -85,6 +85,7 @@ def make_tuner(settings: Settings, space: Space, data: Data,
     budget = settings.budget
     trainable = tune.with_resources(
         tune.with_parameters(train, data=data, max_epochs=budget.max_epochs,
+                             rungs=() if settings.grid else budget.rungs(),
                              checkpoint_every=settings.checkpoint_every),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
     last_trial = when_last_trial_runs(settings.budget.num_samples, on_last_trial)

@@ -45,6 +45,14 @@ class Budget:
     grace_period: int
     reduction_factor: int = 3
 
+    def rungs(self) -> tuple[int, ...]:
+        """The epochs at which ASHA may stop a trial, placed as Ray's ASHAScheduler places them
+        (with numpy's log, as it does, so that the rounding agrees)."""
+        import numpy as np
+        ratio = self.max_epochs / self.grace_period
+        count = int(np.log(ratio) / np.log(self.reduction_factor) + 1)
+        return tuple(self.grace_period * self.reduction_factor ** k for k in range(count))
+
 
 # The bundled digits are small and easy: the same budget serves every space on them.
 DIGITS_BUDGET = Budget(num_samples=24, max_epochs=20, grace_period=2, reduction_factor=3)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
 TRIALS, EPOCHS = 4, 8
 SEARCH = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
           "--num-samples", TRIALS, "--max-epochs", EPOCHS, "--grace-period", EPOCHS,
-          "--max-concurrent", 1, "--ensemble", 1]
+          "--max-concurrent", 1, "--ensemble", 1,
+          "--checkpoint-every", 1]  # the drills stop trials between checkpoints
 # Ray snapshots the experiment every few seconds by default; tests interrupt within seconds.
 ENV = {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
 
@@ -247,7 +248,8 @@ def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failur
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         tuner = tune.Tuner(
-            tune.with_parameters(train, data=load_digits(), max_epochs=max_epochs),
+            tune.with_parameters(train, data=load_digits(), max_epochs=max_epochs,
+                                 checkpoint_every=1),
             param_space={"case": tune.grid_search(configs), **derived},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
             run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,
@@ -294,6 +296,23 @@ def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
         assert len((trial / "result.json").read_text().splitlines()) == 4
 
 
+def test_by_default_a_trial_checkpoints_at_ashas_rungs_and_its_last_epoch(tmp_path):
+    """Rungs at epochs 1 and 3 of 6: a trial ASHA stops has the checkpoint of the epoch it stopped
+    at, one that runs on keeps its rung's and its last (Ray keeps two); none in between, as
+    these epochs take far less than train.CHECKPOINT_PERIOD_S."""
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
+               "--num-samples", 4, "--max-epochs", 6, "--grace-period", 1,
+               "--reduction-factor", 3, "--ensemble", 1, "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kept = {}
+    for trial in (tmp_path / "basenet").glob("trial_*"):
+        epochs = len((trial / "result.json").read_text().splitlines())
+        kept[epochs] = sorted(json.loads((c / "state.json").read_text())["epoch"]
+                              for c in trial.glob("checkpoint_*"))
+        assert kept[epochs][-1] == epochs and set(kept[epochs]) <= {1, 3, 6}, (epochs, kept)
+    assert kept[6] == [3, 6], kept  # the first trial at each rung always goes on
+
+
 def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_it(tmp_path):
     """ENOSPC when a checkpoint is written (injected at that very call): the trial fails saying
     what happened and what to do, its neighbour finishes, and --resume (Tuner.restore with
@@ -316,7 +335,8 @@ def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_i
     try:
         resumed = tune.Tuner.restore(
             str(tmp_path / "faults"), resume_errored=True,
-            trainable=tune.with_parameters(train, data=load_digits(), max_epochs=3)).fit()
+            trainable=tune.with_parameters(train, data=load_digits(), max_epochs=3,
+                                           checkpoint_every=1)).fit()
     finally:
         ray.shutdown()
     assert not resumed.errors

@@ -86,7 +86,16 @@ def test_the_flags_given_are_known_defaults_included():
     args = run_search.parse_args(["--space", "basenet", "--seed", "0", "--set", "a=1",
                                   "--smoke-test", "--max-failures=2"])
     assert args.given == {"space", "seed", "set", "smoke_test", "max_failures"}
-    assert args.seed == 0 and args.max_failures == 2 and args.checkpoint_every == 1
+    assert args.seed == 0 and args.max_failures == 2 and args.checkpoint_every is None
+
+
+def test_checkpoints_every_epoch_only_when_asked_or_when_a_time_budget_may_stop_a_trial(tmp_path):
+    plain, _ = _plan(tmp_path, "--space", "basenet")
+    assert plain.checkpoint_every is None  # trials checkpoint at rungs, ends and by the clock
+    timed, _ = _plan(tmp_path, "--space", "basenet", "--time-budget", "1h")
+    assert timed.checkpoint_every == 1
+    asked, _ = _plan(tmp_path, "--space", "basenet", "--time-budget", "1h", "--checkpoint-every", "3")
+    assert asked.checkpoint_every == 3
 
 
 @pytest.mark.slow
@@ -116,3 +125,14 @@ def test_resume_keeps_what_the_search_started_with_and_refuses_flags_that_change
                           (["--cpus-per-trial", "2"], "cpus_per_trial 1")]:
         with pytest.raises(UsageError, match=f"^{flag[0]}: .*smoke started with {started} "):
             _plan(tmp_path, *resume, *flag)
+
+
+@pytest.mark.parametrize("budget", [Budget(24, 20, 2, 3), Budget(6, 4, 1, 2), Budget(4, 9, 1, 3),
+                                    Budget(4, 6, 1, 3), Budget(4, 100, 5, 4), Budget(2, 4, 4, 3)])
+def test_the_rungs_are_where_ashas_scheduler_decides(budget):
+    from ray.tune.schedulers import ASHAScheduler
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
+                              grace_period=budget.grace_period,
+                              reduction_factor=budget.reduction_factor)
+    milestones = sorted(milestone for milestone, _ in scheduler._brackets[0]._rungs)
+    assert budget.rungs() == tuple(milestones)

@@ -3,9 +3,10 @@ configuration, report once per epoch.
 
 `train` is wrapped by `tune.with_parameters(train, data=..., max_epochs=...)`, so the dataset reaches
 every trial through the Ray object store. Each epoch reports `loss`, `accuracy`, `val_loss`,
-`val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch) with a checkpoint holding the
-last weights, the best weights (by `val_accuracy`, the later epoch of a tie) and the optimizer
-state. The last result of a trial that finishes its budget (or stops early by its own patience)
+`val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch). A checkpoint holds the last
+weights, the best weights (by `val_accuracy`, the later epoch of a tie) and the optimizer state; a
+trial writes one where ASHA may stop it (`rungs`), at its last epoch, and otherwise every
+`checkpoint_every` epochs, or by default once CHECKPOINT_PERIOD_S have passed since the last one. The last result of a trial that finishes its budget (or stops early by its own patience)
 also holds `test_loss` and `test_accuracy`, measured with its best weights. A non-finite loss ends
 the trial with `diverged: True`. With `ema_epochs`, the val and test scores and the best weights
 are those of the weight average the optimizer keeps (optimizers.averaged); training is the same.
@@ -19,6 +20,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,10 @@ from trainables.folds import cv_fold
 # TensorFlow (behind models, optimizers, pipeline, phases, evaluate) is imported inside the
 # functions: the driver imports this module only to hand `train` to Ray, and TensorFlow would
 # cost it 6 s there.
+
+# By default, the most of a trial's training that a crash, a retry or a resume repeats. A
+# checkpoint every epoch made a digits search one trial at a time 6 % slower (docs/benchmarks.md).
+CHECKPOINT_PERIOD_S = 30.0
 
 _process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
 _imports_frozen = False  # gc.freeze() done: see freeze_imports
@@ -258,7 +264,8 @@ def load_weights(path: Path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
-def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 1) -> None:
+def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] = (),
+          checkpoint_every: int | None = None) -> None:
     import_keras()
     import ray
     from ray import tune
@@ -302,6 +309,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
     patience, monitor = config.get("patience", 0), config.get("monitor", "val_loss")
     sign = 1.0 if monitor.endswith("loss") else -1.0
 
+    saved = time.monotonic()
     for epoch in range(state["epoch"], max_epochs):
         if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
             phases.start_phase2(model, config)
@@ -334,7 +342,10 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
                 model.set_weights(best_weights)
                 metrics |= evaluate(model, data, config)
                 model.set_weights(evaluated)
-        if finished or metrics["diverged"] or (epoch + 1) % checkpoint_every == 0:
+        if finished or metrics["diverged"] or epoch + 1 in rungs or (
+                (epoch + 1) % checkpoint_every == 0 if checkpoint_every
+                else time.monotonic() - saved >= CHECKPOINT_PERIOD_S):
+            saved = time.monotonic()
             try:
                 with tempfile.TemporaryDirectory() as folder:
                     if config.get("fail_write_once_at_epoch") == epoch + 1 and not resumed:
@@ -347,7 +358,7 @@ def train(config: dict, *, data: Data, max_epochs: int, checkpoint_every: int = 
                     f"cannot write the checkpoint of epoch {epoch + 1} ({e.strerror or e}: "
                     f"{e.filename or 'the storage folder'}); free space or make the folder "
                     f"writable, then continue the search with --resume") from None
-        else:  # a checkpoint costs under 10 ms for BaseNet, seconds for ResNet50
+        else:
             tune.report(metrics)
         if finished or metrics["diverged"]:
             return
