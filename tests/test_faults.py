@@ -113,6 +113,28 @@ def test_sigint_or_sigterm_stops_cleanly_reports_and_resumes_from_checkpoints(tm
 
 
 @pytest.mark.slow
+def test_ctrl_c_before_any_trial_reported_stops_quietly(tmp_path):
+    """Ctrl-C as Ray Tune shows its first trials pending (their actors still start): exit 130, the
+    report of no finished trials, the resume line, and none of Ray's "Could not fetch metrics"
+    warnings (a FileNotFoundError per trial without a result.json)."""
+    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--storage-path", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "PENDING" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(timeout=120) == 130, out[-3000:]
+    assert not list((tmp_path / "basenet").glob("trial_*/result.json")), "a trial reported"
+    assert "FileNotFoundError" not in out and "Traceback" not in out, out[-3000:]
+    assert out.strip().splitlines()[-1].startswith("Interrupted. Continue with: ")
+    assert (tmp_path / "basenet" / "report" / "README.md").exists()
+
+
+@pytest.mark.slow
 def test_a_second_signal_during_the_shutdown_ends_at_once_and_the_search_resumes(tmp_path):
     folder = tmp_path / "basenet"
     proc, before = _interrupt(folder, signal.SIGTERM, tmp_path, again=signal.SIGINT)
