@@ -156,6 +156,7 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     budget = res.search.get("budget") or {}
     grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
+    statuses = ", ".join(f"{v} {k}" for k, v in counts.items())  # "" without trials
     hours = trials["time"].sum() / 3600 if len(trials) else 0.0
     return [
         f"# {res.space} on {res.dataset}", "",
@@ -165,7 +166,7 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
         f"- budget: {budget.get('num_samples')} trials, up to {budget.get('max_epochs')} epochs, "
         f"ASHA grace {budget.get('grace_period')}, reduction factor "
         f"{budget.get('reduction_factor')}",
-        f"- trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+        f"- trials: {len(trials)}{f' ({statuses})' if statuses else ''}; "
         f"epochs trained: {len(res.epochs)}; training time: {hours * 60:.1f} min in all",
         f"- search {'finished' if res.finished else 'did not finish'}"
         + (f" (stopped by its {res.search['stopped_by']})" if res.search.get("stopped_by")

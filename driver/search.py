@@ -153,7 +153,7 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         record.started(settings, space)
         # As Tuner.fit returns, Ray reads every trial's result.json and warns, with a
         # FileNotFoundError each, of trials stopped (Ctrl-C) before their first epoch. The driver
-        # only counts the trials; the report reads the files itself and lists those as unfinished.
+        # only counts the trials; the report reads the trial folders itself.
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
         results = make_tuner(settings, space, data,
                              functools.partial(while_the_last_trial_runs, settings, tester)).fit()

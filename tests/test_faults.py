@@ -131,7 +131,8 @@ def test_ctrl_c_before_any_trial_reported_stops_quietly(tmp_path):
     assert not list((tmp_path / "basenet").glob("trial_*/result.json")), "a trial reported"
     assert "FileNotFoundError" not in out and "Traceback" not in out, out[-3000:]
     assert out.strip().splitlines()[-1].startswith("Interrupted. Continue with: ")
-    assert (tmp_path / "basenet" / "report" / "README.md").exists()
+    assert "- trials: 0; epochs trained: 0" in (tmp_path / "basenet" / "report" / "README.md"
+                                                 ).read_text()
 
 
 @pytest.mark.slow
