@@ -25,7 +25,8 @@ def main() -> None:
     p.add_argument("extra", nargs="*", help="flags for run_search.py (after --)")
     args = p.parse_args()
     common = ["--space", "basenet", "--dataset", "digits", "--num-samples", args.trials,
-              "--max-epochs", args.epochs, "--grace-period", args.epochs, "--cpus-per-trial", 1, *args.extra]
+              "--max-epochs", args.epochs, "--grace-period", args.epochs, "--cpus-per-trial", 1,
+              *args.extra]
     print(f"machine: {machine()}")
     print(f"{args.trials} trials x {args.epochs} epochs, digits, 1 CPU per trial "
           f"{' '.join(args.extra)}")

@@ -94,7 +94,8 @@ def test_checkpoints_every_epoch_only_when_asked_or_when_a_time_budget_may_stop_
     assert plain.checkpoint_every is None  # trials checkpoint at rungs, ends and by the clock
     timed, _ = _plan(tmp_path, "--space", "basenet", "--time-budget", "1h")
     assert timed.checkpoint_every == 1
-    asked, _ = _plan(tmp_path, "--space", "basenet", "--time-budget", "1h", "--checkpoint-every", "3")
+    asked, _ = _plan(tmp_path, "--space", "basenet", "--time-budget", "1h",
+                     "--checkpoint-every", "3")
     assert asked.checkpoint_every == 3
 
 

@@ -6,10 +6,11 @@ every trial through the Ray object store. Each epoch reports `loss`, `accuracy`,
 `val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch). A checkpoint holds the last
 weights, the best weights (by `val_accuracy`, the later epoch of a tie) and the optimizer state; a
 trial writes one where ASHA may stop it (`rungs`), at its last epoch, and otherwise every
-`checkpoint_every` epochs, or by default once CHECKPOINT_PERIOD_S have passed since the last one. The last result of a trial that finishes its budget (or stops early by its own patience)
-also holds `test_loss` and `test_accuracy`, measured with its best weights. A non-finite loss ends
-the trial with `diverged: True`. With `ema_epochs`, the val and test scores and the best weights
-are those of the weight average the optimizer keeps (optimizers.averaged); training is the same.
+`checkpoint_every` epochs, or by default once CHECKPOINT_PERIOD_S have passed since the last one.
+The last result of a trial that finishes its budget (or stops early by its own patience) also
+holds `test_loss` and `test_accuracy`, measured with its best weights. A non-finite loss ends the
+trial with `diverged: True`. With `ema_epochs`, the val and test scores and the best weights are
+those of the weight average the optimizer keeps (optimizers.averaged); training is the same.
 """
 
 from __future__ import annotations
