@@ -99,6 +99,14 @@ class _Stop:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # this handler does Tune's job
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, self)
+        logging.getLogger("ray.tune.tune").addFilter(self.tunes_own_lines)
+
+    @staticmethod
+    def tunes_own_lines(record: logging.LogRecord) -> bool:
+        """False for Ray Tune's warnings on a stop, which this handler and the last line say for
+        the command line: how to stop at once, and how to resume (`Tuner.restore(...)`)."""
+        return not record.getMessage().startswith(("Stop signal received",
+                                                   "Experiment has been interrupted"))
 
 
 def start_ray(settings: Settings) -> None:

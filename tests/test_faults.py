@@ -95,6 +95,7 @@ def test_sigint_or_sigterm_stops_cleanly_reports_and_resumes_from_checkpoints(tm
     last = out.strip().splitlines()[-1]
     assert last.startswith("Interrupted. Continue with: python run_search.py --space basenet")
     assert last.endswith("--resume")
+    assert "Tuner.restore" not in out  # Ray Tune's own resume line, for Python users
     if sig == signal.SIGTERM:  # stopping is the same as for SIGINT, whose resume is checked below
         assert "unfinished" in report_csv(folder / "report" / "trials.csv")["status"].values
         return
@@ -130,6 +131,7 @@ def test_ctrl_c_before_any_trial_reported_stops_quietly(tmp_path):
     assert proc.wait(timeout=120) == 130, out[-3000:]
     assert not list((tmp_path / "basenet").glob("trial_*/result.json")), "a trial reported"
     assert "FileNotFoundError" not in out and "Traceback" not in out, out[-3000:]
+    assert "Tuner.restore" not in out and "Stop signal received" not in out  # Tune's, for Python
     assert out.strip().splitlines()[-1].startswith("Interrupted. Continue with: ")
     assert "- trials: 0; epochs trained: 0" in (tmp_path / "basenet" / "report" / "README.md"
                                                  ).read_text()
