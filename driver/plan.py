@@ -160,9 +160,11 @@ def resumed(settings: Settings, given: set[str]) -> Settings:
         fields = FIXED_ON_RESUME[flag]
         value = attrgetter(*fields)
         if value(settings) != value(kept):
+            names = ", ".join(fields)
+            started = f"the default {names}" if value(kept) is None else f"{names} {value(kept)}"
             raise UsageError(
-                f"--{flag.replace('_', '-')}: {settings.experiment} started with "
-                f"{', '.join(fields)} {value(kept)} (its search.json) and --resume keeps that; "
+                f"--{flag.replace('_', '-')}: {settings.experiment} started with {started} "
+                f"(its search.json) and --resume keeps that; "
                 f"drop the flag, or start a new search with another --name (--warm-start "
                 f"{settings.experiment} builds on this one)")
     return kept

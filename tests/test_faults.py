@@ -309,11 +309,47 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
     assert healthy.metrics["training_iteration"] == 3 and "test_accuracy" in healthy.metrics
 
 
-def test_checkpoint_every_n_epochs_keeps_the_last_epoch(tmp_path):
+def _orphan(parent: Path) -> Path:
+    """A checkpoint folder as a killed trial process leaves it: named for a process that has
+    ended, with a checkpoint's files in it."""
+    from trainables import staging
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folder = parent / f"{staging.PREFIX}{ended.pid}-k1ll3d"
+    folder.mkdir()
+    for name in ("best.npz", "last.npz", "state.json"):
+        (folder / name).write_bytes(b"\0" * 1000)
+    return folder
+
+
+def test_only_the_checkpoint_folders_of_ended_processes_are_removed(tmp_path, monkeypatch):
+    from trainables import staging
+    monkeypatch.setattr(staging, "_swept", False)
+    orphan = _orphan(tmp_path)
+    with staging.folder() as mine:  # this process's, as a trial writes it
+        assert Path(mine).name.startswith(f"{staging.PREFIX}{os.getpid()}-")
+        theirs = tmp_path / f"{staging.PREFIX}1-x"  # init's: it runs
+        others = [tmp_path / "hpsuite-cores-0", tmp_path / f"{staging.PREFIX}abc-x", theirs]
+        for folder in others:
+            folder.mkdir()
+        own = tmp_path / Path(mine).name
+        own.mkdir()
+        assert staging.remove_orphans(tmp_path) == [orphan]
+        assert all(f.exists() for f in [*others, own]) and not orphan.exists()
+        assert staging.remove_orphans(tmp_path) == []  # once per process
+        os.rmdir(mine)  # removed meanwhile: leaving the block is no error
+
+
+def test_checkpoint_every_n_epochs_keeps_the_last_epoch_and_orphans_are_removed(tmp_path):
+    """The last epoch is always saved; a trial process removes the checkpoint folders that
+    killed ones left in the temporary directory."""
+    import tempfile
+    orphan = _orphan(Path(tempfile.gettempdir()))
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                "--num-samples", 2, "--max-epochs", 4, "--grace-period", 4,
                "--checkpoint-every", 3, "--ensemble", 1, "--storage-path", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not orphan.exists()
     for trial in (tmp_path / "basenet").glob("trial_*"):
         epochs = sorted(json.loads((c / "state.json").read_text())["epoch"]
                         for c in trial.glob("checkpoint_*"))

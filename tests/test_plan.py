@@ -121,7 +121,9 @@ def test_resume_keeps_what_the_search_started_with_and_refuses_flags_that_change
                                                                 saved["max_concurrent"])
     for flag, started in [(["--max-epochs", "50"], "budget.max_epochs 4"),
                           (["--max-failures", "0"], "max_failures 2"),
-                          (["--seed", "1"], "seed 0"), (["--time-budget", "1h"], "time_budget None"),
+                          (["--seed", "1"], "seed 0"),
+                          (["--time-budget", "1h"], "the default time_budget"),
+                          (["--checkpoint-every", "2"], "the default checkpoint_every"),
                           (["--max-concurrent", "1"], "max_concurrent 2"),
                           (["--cpus-per-trial", "2"], "cpus_per_trial 1")]:
         with pytest.raises(UsageError, match=f"^{flag[0]}: .*smoke started with {started} "):

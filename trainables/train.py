@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -272,7 +271,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     import ray
     from ray import tune
 
-    from trainables import optimizers, phases, pipeline
+    from trainables import optimizers, phases, pipeline, staging
     from trainables.evaluate import evaluate, scores
 
     # Ray Train logs each checkpoint at INFO ("Checkpoint successfully created at ..."), and Ray
@@ -286,7 +285,10 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     gpus = resources.get("GPU", 0) if visible_gpus() else 0
     settings = tensorflow_settings(resources.get("CPU", 1), gpus,
                                    config.get("mixed_precision", True))
-    configure_tensorflow(settings, own_process=runtime.get_actor_id() is not None)
+    own_process = runtime.get_actor_id() is not None
+    configure_tensorflow(settings, own_process=own_process)
+    if own_process:
+        staging.remove_orphans()  # what killed trial processes left in the temporary directory
     freeze_imports()
     new_session(settings["policy"], config["seed"])
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
@@ -349,7 +351,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
                 else time.monotonic() - saved >= CHECKPOINT_PERIOD_S):
             saved = time.monotonic()
             try:
-                with tempfile.TemporaryDirectory() as folder:
+                with staging.folder() as folder:
                     if config.get("fail_write_once_at_epoch") == epoch + 1 and not resumed:
                         # Fault injection: the disk fills up as this checkpoint is written.
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
