@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import replace
+from pathlib import Path
 
 from driver.settings import Settings, UsageError
 
@@ -38,20 +41,62 @@ def fit(settings: Settings, space_share: float) -> Settings:
     return settings
 
 
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """A HOST:PORT that does not accept a connection within `timeout` seconds is a UsageError
-    (Ray itself would retry for minutes)."""
-    import socket
+def recorded_address() -> str | None:
+    """The cluster `--address auto` means, found as Ray finds it: $RAY_ADDRESS (which `ray job
+    submit` sets for a job's entrypoint), else the GCS address the last `ray start --head` on
+    this machine recorded in <temp>/ray/ray_current_cluster (`ray stop` removes it; a cluster
+    that died without one leaves it behind)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    record = Path(temp) / "ray" / "ray_current_cluster"
+    if not record.is_file():
+        return None
+    return record.read_text().strip() or None
+
+
+def check_ray(address: str, timeout: float = 5.0) -> str:
+    """The GCS address `address` (HOST:PORT or auto) names, once it has answered gRPC's standard
+    health check as Ray's GCS does; anything else is a UsageError within `timeout` seconds: a
+    closed port, a service that is not gRPC (an HTTP server), one that never answers. Ray itself
+    would retry such an address for minutes."""
+    import grpc
+
+    given = address
+    if address == "auto":
+        address = recorded_address()
+        if not address:
+            raise UsageError("--address auto: no Ray cluster is recorded on this machine "
+                             "(RAY_ADDRESS is unset and no `ray start --head` ran here); give "
+                             "HOST:PORT, or leave --address out to start Ray on this machine")
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(f"--address {address}: write HOST:PORT (the head node's GCS port, "
-                         f"6379 by default) or auto")
+    if "://" in address or not host or not port.isdigit():
+        raise UsageError(f"--address {given}: write HOST:PORT (the head node's GCS port, 6379 "
+                         f"by default) or auto")
+    where = f"--address {given}" + (f" ({address})" if address != given else "")
+    advice = (f"; check that `ray start --head` runs there and that this is its GCS port (6379 "
+              f"by default), or leave --address out to start Ray on this machine")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
-        raise UsageError(f"--address {address} does not answer ({e.strerror or e}); check that "
-                         f"`ray start --head` runs there and the port is reachable from here, "
-                         f"or leave --address out to start Ray on this machine") from None
+        raise UsageError(f"{where} does not answer ({e.strerror or e}){advice}") from None
+    with grpc.insecure_channel(address) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        try:
+            answer = check(b"", timeout=timeout)  # an empty HealthCheckRequest
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                why = f"accepts connections but does not answer within {timeout:g} s"
+            else:  # not gRPC (an HTTP server), or a gRPC service without health checks
+                why = "answers, but not as a Ray cluster does"
+            raise UsageError(f"{where} {why}{advice}") from None
+    if answer != SERVING:
+        raise UsageError(f"{where}: the Ray cluster there is not serving (health status "
+                         f"{answer!r}); wait for its head node to start, or check it")
+    return address
+
+
+SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}, as protobuf encodes it
 
 
 def check_fits(settings: Settings) -> None:

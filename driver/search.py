@@ -110,19 +110,21 @@ class _Stop:
 
 
 def start_ray(settings: Settings) -> None:
-    """ray.init, locally or on the cluster at --address; a cluster that does not answer, or none
-    of whose nodes can ever hold one trial, is a UsageError (exit 2) before any trial starts."""
+    """ray.init: a Ray of this process alone, whatever `ray start` left recorded on the machine
+    (running or dead), or the cluster at --address; a cluster that does not answer as Ray, or
+    none of whose nodes can ever hold one trial, is a UsageError (exit 2) before any trial
+    starts."""
     import ray
 
-    if settings.address not in (None, "auto"):
-        cluster.check_reachable(settings.address)
     if settings.address is None:  # a cluster of this process alone: Ray turns its token on and
         # says so at WARNING on every start, the headline command's first line after the data
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
             logging.ERROR)
+        address = "local"
+    else:
+        address = cluster.check_ray(settings.address)
     try:
-        ray.init(address=settings.address,
-                 include_dashboard=False if settings.address is None else None,
+        ray.init(address=address, include_dashboard=False if settings.address is None else None,
                  logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"--address {settings.address}: cannot connect to a Ray cluster "

@@ -1,15 +1,26 @@
 """Inputs that used to get past the checks: experiment names that leave --storage-path, two
-searches writing one experiment, a cluster address that does not answer."""
+searches writing one experiment, a cluster address that does not answer or is not Ray, a Ray
+cluster that `ray start` left recorded on the machine."""
 
 from __future__ import annotations
 
+import http.server
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, run
+from driver.cluster import check_ray
+from driver.settings import UsageError
 
 SMOKE = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
          "--ensemble", "1"]
@@ -22,6 +33,50 @@ def test_a_name_that_would_leave_the_storage_folder_is_refused(tmp_path, name):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert f"--name {name!r}: give one folder name" in proc.stderr
     assert not (tmp_path / "escaped").exists() and sorted(storage.iterdir()) == []
+
+
+@pytest.fixture
+def silent_service():
+    """A TCP service on 127.0.0.1 that accepts connections (the kernel completes them) and never
+    says a word; its address."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield "127.0.0.1:%d" % server.getsockname()[1]
+
+
+@pytest.fixture
+def http_service():
+    """A real HTTP server on 127.0.0.1; its address."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+@pytest.mark.parametrize("service, says", [
+    (None, "does not answer (Connection refused)"),
+    ("http_service", "answers, but not as a Ray cluster does"),
+    ("silent_service", "accepts connections but does not answer within 1 s"),
+])
+def test_an_address_that_is_not_a_ray_cluster_is_one_line(request, service, says):
+    address = request.getfixturevalue(service) if service else "127.0.0.1:9"
+    start = time.monotonic()
+    with pytest.raises(UsageError) as e:
+        check_ray(address, timeout=1)
+    assert time.monotonic() - start < 5
+    assert str(e.value).startswith(f"--address {address} {says}; check that `ray start --head`")
+    assert "\n" not in str(e.value)
+
+
+def test_a_service_that_never_answers_exits_2_within_15_seconds(tmp_path, silent_service):
+    start = time.time()
+    proc = run(*SMOKE, "--storage-path", tmp_path, "--address", silent_service)
+    assert proc.returncode == 2 and time.time() - start < 15, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"error: --address {silent_service} accepts connections but does not answer"), \
+        proc.stderr[-2000:]
+    assert not list(tmp_path.glob("*/trial_*"))
 
 
 def test_an_address_that_does_not_answer_exits_2_within_15_seconds(tmp_path):
@@ -68,3 +123,45 @@ def test_the_lock_goes_with_the_process_that_held_it(tmp_path):
     holder.kill()
     holder.wait()
     lock(tmp_path / "x")  # free again
+
+
+@pytest.mark.slow
+def test_a_dead_cluster_recorded_by_ray_start_is_ignored_without_address(tmp_path):
+    """`ray start --head` records its address on the machine (<temp>/ray/ray_current_cluster);
+    killed rather than stopped, its record stays. A search without --address runs on a Ray of its
+    own all the same; with --address auto the dead record is one line within 15 s."""
+    temp = Path(tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))  # Ray's sockets: short paths
+    env = {"RAY_TMPDIR": str(temp), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **env}
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([ray, "start", "--head", "--port", str(port), "--num-cpus", "1",
+                             "--include-dashboard", "false"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert head.wait(timeout=120) == 0
+        record = temp / "ray" / "ray_current_cluster"
+        assert record.read_text().strip().endswith(f":{port}")
+        os.killpg(head.pid, signal.SIGKILL)  # every process `ray start` left: the cluster dies
+        time.sleep(1)
+        assert record.exists()
+
+        start = time.monotonic()
+        auto = run(*SMOKE, "--storage-path", tmp_path, "--name", "auto", "--address", "auto",
+                   env=env)
+        assert auto.returncode == 2 and time.monotonic() - start < 15, auto.stderr[-2000:]
+        assert auto.stderr.count("\n") == 1 and auto.stderr.startswith(
+            f"error: --address auto ({record.read_text().strip()}) does not answer"), auto.stderr
+
+        own = run(*SMOKE, "--num-samples", "2", "--max-epochs", "1", "--storage-path", tmp_path,
+                  "--name", "own", env=env, timeout=300)
+        assert own.returncode == 0, own.stderr[-3000:]
+        assert "Report: " in own.stdout
+    finally:
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(temp, ignore_errors=True)
