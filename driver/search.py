@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import TYPE_CHECKING
 
 from search_spaces._common import Space
@@ -52,6 +53,9 @@ DRIVER_ENV = {
 }
 for _name, _value in DRIVER_ENV.items():
     os.environ.setdefault(_name, _value)  # a user's own setting wins
+# A trial resumed or retried from a checkpoint reports again the epochs it repeats; Optuna keeps
+# the first value and warns for each, a line per epoch that no one can act on.
+warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=")
 
 
 def load_data(settings: Settings, space: Space) -> Data:

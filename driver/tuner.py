@@ -30,8 +30,32 @@ def per_model(spec, *, key: str, table: dict, default):
     return table.get(spec.config["model"], {}).get(key, default)
 
 
+_experiment_here: list[Path] = []  # this process's experiment folder, for trial_dirname
+
+
 def trial_dirname(trial) -> str:
+    """The trial's folder name; Tune calls it once for every trial it creates, before the trial
+    starts, also in a resumed experiment (tuner.pkl names this function), so it is also where a
+    new trial of a moved experiment is sent where the experiment is now (`_here`)."""
+    _here(trial)
     return f"trial_{trial.trial_id}"
+
+
+def _here(trial) -> None:
+    """Point a new trial's storage at this process's experiment folder. Ray 2.60 points the
+    trials it restores at the folder `Tuner.restore` was given, but its restored search
+    generator creates new trials from the pickled experiment, which names the folder the
+    search started in: a moved or copied experiment wrote its new trials into the old one.
+    Private: StorageContext's fields, as Ray's own `TuneController._restore_trials` sets them
+    (checked against Ray 2.60, tests/test_hardening.py); without them, Ray's behaviour stands."""
+    storage = getattr(trial, "storage", None)
+    try:
+        where = Path(storage.storage_fs_path) / storage.experiment_dir_name
+    except (AttributeError, TypeError):
+        return
+    if _experiment_here and where != _experiment_here[0]:
+        storage.storage_fs_path = str(_experiment_here[0].parent)
+        storage.experiment_dir_name = _experiment_here[0].name
 
 
 Finished = list[tuple[float, dict, Path]]  # (best val accuracy, config, newest checkpoint)
@@ -89,6 +113,7 @@ def make_tuner(settings: Settings, space: Space, data: Data,
                              checkpoint_every=settings.checkpoint_every),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
     last_trial = when_last_trial_runs(settings.budget.num_samples, on_last_trial)
+    _experiment_here[:] = [settings.experiment]
     if settings.resume:  # Tune restores the callbacks the search started with
         return tune.Tuner.restore(str(settings.experiment), trainable=trainable,
                                   resume_unfinished=True, resume_errored=True)

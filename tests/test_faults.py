@@ -3,6 +3,7 @@ checkpoints stay local to their trial. Everything here runs real Ray Tune search
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,6 +168,33 @@ def test_a_signal_after_the_last_trial_lets_the_test_and_the_report_finish(tmp_p
     err = capsys.readouterr().err
     assert err.strip() == (f"{signal.Signals(sig).name}: the search has ended; its best trials "
                            f"are being tested and its report written (again to stop at once)")
+
+
+def _files(root: Path, leave_out: Path) -> dict:
+    """path -> (size, modification time) of every file under `root` but those in `leave_out`."""
+    return {f: (f.stat().st_size, f.stat().st_mtime_ns) for f in root.rglob("*")
+            if f.is_file() and leave_out not in f.parents}
+
+
+def test_a_copied_experiment_resumes_where_it_now_is_and_writes_nowhere_else(tmp_path):
+    """An interrupted experiment copied to a new folder (as to another machine, or renamed with
+    the original kept) resumes there: every trial it adds lands in the copy, none in the folder
+    it started in (Ray's restored search generator names that one), and the resume prints no
+    library warning a user cannot act on (Optuna's "already reported" for repeated epochs)."""
+    folder = tmp_path / "basenet"
+    proc, before = _interrupt(folder, signal.SIGINT, tmp_path)
+    assert proc.returncode == 130, proc.stdout.read()[-3000:]
+    copy = tmp_path / "copied"
+    shutil.copytree(folder, copy)
+    untouched = _files(tmp_path, leave_out=copy)
+
+    resumed = run(*SEARCH, "--storage-path", tmp_path, "--name", "copied", "--resume", env=ENV)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert _files(tmp_path, leave_out=copy) == untouched | {
+        tmp_path / ".copied.lock": _files(tmp_path, copy)[tmp_path / ".copied.lock"]}
+    _check_complete(copy, {copy / d.name: text for d, text in before.items()})
+    output = resumed.stdout + resumed.stderr
+    assert "already reported" not in output and "Warning" not in output, output[-3000:]
 
 
 def test_sigkill_of_the_driver_then_resume_survives_a_corrupt_checkpoint(tmp_path):

@@ -165,3 +165,21 @@ def test_a_dead_cluster_recorded_by_ray_start_is_ignored_without_address(tmp_pat
         except ProcessLookupError:
             pass
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_optunas_already_reported_warning_is_silenced_in_the_driver():
+    """A resumed or retried trial reports again the epochs after its checkpoint; Optuna would
+    warn once for each (the driver's OptunaSearch reports every result to its study)."""
+    import warnings
+
+    import optuna
+
+    import driver.search  # noqa: F401  (installs the driver's warning filters)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    trial.report(0.5, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        trial.report(0.6, 1)
+        warnings.warn("another warning stays")
+    assert [str(w.message) for w in caught] == ["another warning stays"]
