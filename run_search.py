@@ -27,8 +27,15 @@ from trainables.data import DataError
 from trainables.images import DEFAULT_IMAGE_SIZE
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A flag argparse cannot parse (an unknown flag, "1.5" for an integer) is one line and
+        exit code 2, as every other input error, not the whole usage text."""
+        self.exit(2, f"error: {message}; see python run_search.py --help\n")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         description="Hyperparameter search (Ray Tune + ASHA + Optuna) for the practice models.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--space", help="search space to run (see --list-spaces)")

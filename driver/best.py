@@ -14,6 +14,8 @@ import numpy as np
 from analysis.results import best_trial, load, ranked_trials
 from trainables.data import Data
 
+from driver import child
+
 
 class Tester:
     """The spawned child process that tests, with Keras imported (about 2.5 s), at the lowest CPU
@@ -29,17 +31,21 @@ class Tester:
         needs the data), their test-set probabilities are computed next and kept in it, so that
         `score_best_trial` finds those it needs ready (about 0.4 s each on digits)."""
         if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_prepare)
+            self._pool = child.pool(_prepare)
             self._pool.submit(int)  # the process starts now, not at the first real task
         if members:
-            self._pool.submit(_test_probabilities, members, self._data)
+            self.submit(_test_probabilities, members, self._data)
 
     def submit(self, fn, *args):
+        """`fn(*args)` in the process; one that has died (killed, out of memory) is replaced."""
+        from concurrent.futures.process import BrokenProcessPool
         self.start()
-        return self._pool.submit(fn, *args)
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+            return self.submit(fn, *args)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the process once its work is done; `wait=False` (a search that never ran) kills
@@ -47,8 +53,8 @@ class Tester:
         if self._pool is not None:
             if not wait:
                 import multiprocessing
-                for child in multiprocessing.active_children():  # the driver's only one
-                    child.kill()
+                for process in multiprocessing.active_children():  # the driver's only one
+                    process.kill()
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
 
@@ -95,12 +101,16 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1,
     if not scored:
         tester.shutdown()
         return lambda: written([])
-    future = tester.submit(_test_probabilities,
-                           [(m["config"], Path(m["checkpoint"])) for m in scored], data)
+    task = (_test_probabilities, [(m["config"], Path(m["checkpoint"])) for m in scored], data)
+    future = tester.submit(*task)
 
     def wait() -> dict:
+        from concurrent.futures.process import BrokenProcessPool
         try:
-            return written(future.result())
+            try:
+                return written(future.result())
+            except BrokenProcessPool:  # the tester died mid-test: once more, in a new one
+                return written(tester.submit(*task).result())
         except Exception as e:
             if not tested:  # no test score of the best trial: as an error in the search
                 raise

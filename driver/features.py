@@ -18,6 +18,8 @@ from trainables.data import Data, DataError
 from trainables.models import backbone_of, input_shape
 from trainables.models.transfer import backbone_size
 
+from driver import child
+
 
 def feature_cache_dir(storage: str) -> Path:
     """`<storage>/.feature_cache`, shared by the experiments under one results root;
@@ -82,9 +84,7 @@ def extract_features(data: Data, backbone: str, weights, model_name: str,
     if not path.is_file():
         # In a child process: TensorFlow on the driver would keep GPU memory for the whole search
         # (the trials share that GPU); the child's is freed when it exits.
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with child.pool() as pool:
             pool.submit(_compute_features, data, backbone, weights, model_name, batch_size,
                         path).result()
         computed = True

@@ -20,7 +20,7 @@ from search_spaces._common import Space
 from trainables import datasets
 from trainables.data import Data
 
-from driver import cluster, record
+from driver import child, cluster, record
 from driver.settings import Settings, UsageError
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class _Stop:
         if self.signal is not None:
             print(f"\nStopped at once. Continue with: {self.settings.resume_command()}",
                   file=sys.stderr, flush=True)
+            child.kill_descendants()
             os._exit(128 + number)
         self.signal = number
         if self.finishing:  # every trial has ended: what is left is the test and the report

@@ -170,6 +170,66 @@ def test_a_signal_after_the_last_trial_lets_the_test_and_the_report_finish(tmp_p
                            f"are being tested and its report written (again to stop at once)")
 
 
+def _tagged(tag: str) -> dict[int, str]:
+    """pid -> command line of every live process whose environment holds CNN_SEARCH_TEST_TAG=tag:
+    a driver started with it and everything it started, Ray's processes included."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"CNN_SEARCH_TEST_TAG={tag}".encode() in \
+                    (entry / "environ").read_bytes().split(b"\0"):
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone, or a zombie
+            pass
+    return {pid: cmd.decode(errors="replace")[:160] for pid, cmd in found.items()}
+
+
+def _tester_of(driver: int, tag: str) -> int | None:
+    """The driver's tester: its child spawned by multiprocessing."""
+    for pid, cmd in _tagged(tag).items():
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(stat[1]) == driver and "spawn_main" in cmd:
+            return pid
+    return None
+
+
+@pytest.mark.parametrize("ending", ["end", "SIGINT", "SIGINT SIGINT", "SIGTERM",
+                                    "SIGTERM SIGTERM", "SIGKILL", "tester crash"])
+def test_no_process_of_the_search_outlives_it(tmp_path, ending):
+    """However the search ends, nothing it started runs on: not the tester (it ignores SIGINT
+    and SIGTERM, and outlived a double Ctrl-C blocked on a pipe), not Ray's processes."""
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--ensemble", "2",
+                             "--storage-path", str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **ENV, "CNN_SEARCH_TEST_TAG": tag})
+    try:
+        deadline = time.time() + 240
+        while not (tester := _tester_of(proc.pid, tag)) or not list(
+                tmp_path.glob("basenet/trial_*/result.json")):
+            assert time.time() < deadline and proc.poll() is None, proc.stdout.read()[-3000:]
+            time.sleep(0.2)
+        if ending == "tester crash":  # killed as the out-of-memory killer would
+            os.kill(tester, signal.SIGKILL)
+        elif ending != "end":
+            for i, name in enumerate(ending.split()):
+                time.sleep(i)  # a second signal while the first one's shutdown runs
+                proc.send_signal(signal.Signals[name])
+        out = proc.communicate(timeout=300)[0]
+        assert proc.returncode in {"end": [0], "tester crash": [0], "SIGKILL": [-9]}.get(
+            ending, [130, 143]), out[-3000:]
+        if proc.returncode == 0:
+            assert "Test accuracy: " in out and "ensemble of the 2 best" in out, out[-3000:]
+        deadline = time.time() + 30
+        while (left := _tagged(tag)) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not left, left
+    finally:
+        proc.kill()
+        for pid in _tagged(tag):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _files(root: Path, leave_out: Path) -> dict:
     """path -> (size, modification time) of every file under `root` but those in `leave_out`."""
     return {f: (f.stat().st_size, f.stat().st_mtime_ns) for f in root.rglob("*")
