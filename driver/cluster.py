@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import replace
@@ -14,6 +15,15 @@ def local_gpus() -> int:
     """GPUs on this machine, counted as Ray counts them (CUDA_VISIBLE_DEVICES, then NVML)."""
     from ray._private.accelerators import get_accelerator_manager_for_resource
     return get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+
+
+def check_gpu_share(share: float) -> None:
+    """GPUs per trial as Ray accepts them: a fraction of one GPU in steps of 0.0001, or whole
+    GPUs."""
+    if not (math.isfinite(share) and share >= 0 and (share <= 1 or share.is_integer())
+            and round(share * 10000) == share * 10000):
+        raise UsageError(f"--gpus-per-trial {share:g}: give 0, a fraction of one GPU (0.25; "
+                         f"steps of 0.0001) or a whole number of GPUs")
 
 
 def gpu_share(space_share: float, requested: float | None, gpus: int) -> float:
@@ -34,11 +44,17 @@ def fit(settings: Settings, space_share: float) -> Settings:
     if settings.gpus_per_trial is None:
         settings = replace(settings, gpus_per_trial=space_share if resources.get("GPU") else 0.0)
     if settings.max_concurrent is None:
-        slots = int(resources.get("CPU", 0) // settings.cpus_per_trial)
-        if settings.gpus_per_trial:
-            slots = min(slots, int(resources.get("GPU", 0) / settings.gpus_per_trial))
-        settings = replace(settings, max_concurrent=max(1, slots))
+        settings = replace(settings, max_concurrent=slots(resources, settings.cpus_per_trial,
+                                                          settings.gpus_per_trial))
     return settings
+
+
+def slots(resources: dict, cpus_per_trial: int, gpus_per_trial: float) -> int:
+    """Trials at a time that `resources` ({"CPU": n, "GPU": m}) hold, at least 1."""
+    count = int(resources.get("CPU", 0) // cpus_per_trial)
+    if gpus_per_trial:
+        count = min(count, int(resources.get("GPU", 0) / gpus_per_trial))
+    return max(1, count)
 
 
 def recorded_address() -> str | None:

@@ -31,6 +31,21 @@ def load_space(name: str | None) -> Space:
         raise UsageError(e.args[0]) from None
 
 
+# The largest integer a count, epoch or size flag takes: numpy, TensorFlow and Ray keep such
+# numbers in fixed-width integers (a --max-epochs of 1e21 failed in numpy's log, placing ASHA's
+# rungs), and no search comes near it.
+MAX_INTEGER = 2**31 - 1
+MAX_SEED = 2**32 - 1  # numpy's seeds, which Optuna's TPE sampler and Keras's seeding take
+MAX_IMAGE_SIZE = 1024  # decoded side of image files; ImageNet backbones are built for 224-331
+
+
+def check_integer(flag: str, value: int, low: int, high: int = MAX_INTEGER,
+                  unit: str = "") -> None:
+    if not low <= value <= high:
+        raise UsageError(f"{flag} must be {'a positive integer' if low == 1 else 'an integer'} "
+                         f"from {low} to {high}{' ' + unit if unit else ''}, got {value}")
+
+
 def check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -62,10 +77,8 @@ def _budget(space: Space, dataset: str, args) -> Budget:
                       grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     for flag, value in {"--num-samples": budget.num_samples, "--max-epochs": budget.max_epochs,
                         "--grace-period": budget.grace_period}.items():
-        if value < 1:
-            raise UsageError(f"{flag} must be a positive integer, got {value}")
-    if budget.reduction_factor < 2:
-        raise UsageError(f"--reduction-factor must be at least 2, got {budget.reduction_factor}")
+        check_integer(flag, value, 1)
+    check_integer("--reduction-factor", budget.reduction_factor, 2)
     if not space.grid and budget.grace_period > budget.max_epochs:
         raise UsageError(f"--grace-period ({budget.grace_period}) exceeds --max-epochs "
                          f"({budget.max_epochs}); lower it or raise --max-epochs")
@@ -94,24 +107,19 @@ def plan(args) -> tuple[Settings, Space]:
         raise UsageError(f"unknown dataset {dataset!r}; choose one of: "
                          + ", ".join(datasets.names()))
     if args.image_size is not None:
-        if args.image_size < 32:
-            raise UsageError(f"--image-size must be at least 32 pixels, got {args.image_size}")
+        check_integer("--image-size", args.image_size, 32, MAX_IMAGE_SIZE, "pixels")
         if not datasets.DATASETS[dataset].sized:
             raise UsageError(f"--image-size applies to datasets of image files (cub200), "
                              f"not {dataset}")
-    for flag, value in {"--checkpoint-every": args.checkpoint_every,
-                        "--cpus-per-trial": args.cpus_per_trial}.items():
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be a positive integer, got {value}")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        raise UsageError(f"--max-concurrent must be a positive integer, got {args.max_concurrent}")
-    if args.max_failures < 0:
-        raise UsageError(f"--max-failures must be 0 or more, got {args.max_failures}")
+    for flag, low in {"checkpoint_every": 1, "cpus_per_trial": 1, "max_concurrent": 1,
+                      "max_failures": 0, "ensemble": 1}.items():
+        if getattr(args, flag) is not None:
+            check_integer("--" + flag.replace("_", "-"), getattr(args, flag), low)
+    check_integer("--seed", args.seed, 0, MAX_SEED)
     if args.ema_epochs is not None and not 0 <= args.ema_epochs < float("inf"):
         raise UsageError(f"--ema-epochs must be 0 (off) or more epochs, got {args.ema_epochs}")
-    if args.ensemble is not None and args.ensemble < 1:
-        raise UsageError(f"--ensemble must be 1 (the best trial alone) or more trials, got "
-                         f"{args.ensemble}")
+    if args.gpus_per_trial is not None:
+        cluster.check_gpu_share(args.gpus_per_trial)
 
     gpus_per_trial = args.gpus_per_trial
     if args.address is None:  # on a cluster, cluster.fit checks the request against the nodes
@@ -119,6 +127,12 @@ def plan(args) -> tuple[Settings, Space]:
         if args.cpus_per_trial > (os.cpu_count() or 1):
             raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} but this machine has "
                              f"{os.cpu_count()} CPU(s)")
+        most = cluster.slots({"CPU": os.cpu_count() or 1, "GPU": cluster.local_gpus()},
+                             args.cpus_per_trial, gpus_per_trial)
+        if (args.max_concurrent or 0) > most:  # Tune would create that many trials at once
+            raise UsageError(f"--max-concurrent {args.max_concurrent} but this machine runs at "
+                             f"most {most} trial(s) at a time with {args.cpus_per_trial} CPU(s) "
+                             f"each; give at most {most}, or leave it out")
 
     storage = _storage(args.storage_path)
     name = _name(args.name or args.space)

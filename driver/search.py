@@ -16,9 +16,11 @@ import threading
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from search_spaces._common import Space
 from trainables import datasets
-from trainables.data import Data
+from trainables.data import Data, DataError
 
 from driver import child, cluster, record
 from driver.settings import Settings, UsageError
@@ -64,6 +66,11 @@ def load_data(settings: Settings, space: Space) -> Data:
     from driver import features, weights
 
     data = datasets.load(settings.dataset, settings.data_dir, settings.image_size)
+    folds = max([settings.constants.get("folds") or 0, *(settings.grid or {}).get("folds", [])])
+    smallest = folds and int(np.bincount(np.concatenate([data.y_train, data.y_val])).min())
+    if folds > smallest:  # stratified folds need a member of every class in each
+        raise DataError(f"--set folds={folds}: the smallest class of {settings.dataset} has "
+                        f"{smallest} training images; give at most {smallest} folds")
     if space.transfer:
         weights.check_weights(space.backbone_model, settings.weights, data.input_shape)
     if space.features:

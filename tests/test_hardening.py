@@ -183,3 +183,26 @@ def test_optunas_already_reported_warning_is_silenced_in_the_driver():
         trial.report(0.6, 1)
         warnings.warn("another warning stays")
     assert [str(w.message) for w in caught] == ["another warning stays"]
+
+
+MAX = 2**31 - 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extremes", [
+    ["--num-samples", MAX, "--max-epochs", MAX, "--reduction-factor", MAX, "--checkpoint-every",
+     MAX, "--max-failures", MAX, "--ensemble", MAX, "--seed", 2**32 - 1, "--ema-epochs", "1e300",
+     "--time-budget", "20s"],
+    ["--smoke-test", "--ema-epochs", "1e-300", "--gpus-per-trial", "0",
+     "--time-budget", "99999999999999999999h"],
+    ["--smoke-test", "--time-budget", "0.0000001s"],
+    ["--space", "optimizers_cv", "--max-epochs", "1", "--set", "optimizer=sgd", "--set", "fold=0",
+     "--set", f"patience={MAX}", "--set", "batch_size=65536", "--set", "learning_rate=10"],
+], ids=["maxima", "smallest and largest floats", "instant time budget", "study maxima"])
+def test_the_extremes_that_plan_accepts_run_a_working_search(tmp_path, extremes):
+    """The values tests/test_plan.py's walk finds accepted, in real searches (the maxima end by
+    their time budget): exit 0 and a report, no traceback."""
+    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--storage-path",
+               tmp_path, *extremes, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Report: " in proc.stdout and "Traceback" not in proc.stdout + proc.stderr

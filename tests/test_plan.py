@@ -139,3 +139,56 @@ def test_the_rungs_are_where_ashas_scheduler_decides(budget):
                               reduction_factor=budget.reduction_factor)
     milestones = sorted(milestone for milestone, _ in scheduler._brackets[0]._rungs)
     assert budget.rungs() == tuple(milestones)
+
+
+MAX = 2**31 - 1
+# Every numeric flag at its limits: zero, negative, huge, non-integral or not a number. Each is
+# one line and exit 2 before Ray, or (ACCEPTED) a search the libraries run: the slow test below.
+EXTREMES = {
+    "--num-samples": ["0", "-1", "1.5", "10" * 11, str(MAX)],
+    "--max-epochs": ["0", "-1", "1.5", "10" * 11, str(MAX)],
+    "--grace-period": ["0", "-1", "1.5", str(MAX)],
+    "--reduction-factor": ["0", "1", "-1", "1.5", "10" * 11, str(MAX)],
+    "--cpus-per-trial": ["0", "-1", "1.5", str(MAX)],
+    "--max-concurrent": ["0", "-1", "1.5", "3", str(MAX)],
+    "--checkpoint-every": ["0", "-1", "1.5", "10" * 11, str(MAX)],
+    "--max-failures": ["-1", "1.5", "10" * 11, str(MAX)],
+    "--ensemble": ["0", "-1", "1.5", "10" * 11, str(MAX)],
+    "--seed": ["-1", "1.5", str(2**32), str(2**32 - 1)],
+    "--gpus-per-trial": ["-1", "nan", "inf", "1e300", "0.00001", "1.5", "0"],
+    "--ema-epochs": ["-1", "nan", "inf", "0", "1e-300", "1e300"],
+    "--time-budget": ["0", "-1", "1e300h", "nan", "99999999999999999999h", "0.0000001s"],
+    "--image-size": ["0", "-1", "1.5", "31", "10" * 11, "1025", "1024"],
+    "--set": ["patience=-1", f"patience={MAX + 1}", "patience=1.5", "folds=1", "batch_size=0",
+              "batch_size=65537", "learning_rate=0", "learning_rate=nan", "learning_rate=inf",
+              "dropout=nan", f"patience={MAX}", "batch_size=65536", "learning_rate=10"],
+}
+ACCEPTED = {("--num-samples", str(MAX)), ("--max-epochs", str(MAX)),
+            ("--reduction-factor", str(MAX)), ("--checkpoint-every", str(MAX)),
+            ("--max-failures", str(MAX)), ("--ensemble", str(MAX)), ("--seed", str(2**32 - 1)),
+            ("--gpus-per-trial", "0"), ("--ema-epochs", "0"), ("--ema-epochs", "1e-300"),
+            ("--ema-epochs", "1e300"), ("--time-budget", "99999999999999999999h"),
+            ("--time-budget", "0.0000001s"), ("--image-size", "1024"),
+            ("--set", f"patience={MAX}"), ("--set", "batch_size=65536"),
+            ("--set", "learning_rate=10")}
+
+
+@pytest.mark.parametrize("flag, value", [(f, v) for f, values in EXTREMES.items()
+                                         for v in values])
+def test_every_numeric_flag_at_its_limits_is_one_line_or_accepted(flag, value, tmp_path,
+                                                                   capsys):
+    space = "optimizers_cv" if flag == "--set" else "basenet"
+    dataset = "cub200" if flag == "--image-size" else "digits"
+    try:
+        _plan(tmp_path, "--space", space, "--dataset", dataset, flag, value)
+    except UsageError as e:
+        error = f"error: {e}\n"
+    except SystemExit as e:  # argparse: not a number of the flag's type
+        assert e.code == 2
+        error = capsys.readouterr().err
+    else:
+        assert (flag, value) in ACCEPTED, f"{flag} {value} was accepted"
+        return
+    assert (flag, value) not in ACCEPTED, error
+    named = value.split("=")[0] if flag == "--set" else flag
+    assert error.count("\n") == 1 and error.startswith("error: ") and named in error, error

@@ -18,7 +18,10 @@ def _one_of(*choices):
     return lambda v: v in choices, "one of " + ", ".join(map(str, choices))
 
 
-def _number(low=-math.inf, high=math.inf, *, integer=False, low_open=False, none=False):
+def _number(low=-math.inf, high=None, *, integer=False, low_open=False, none=False):
+    # integers fit the fixed-width ones of numpy, TensorFlow and Ray (a count of 1e21 fails there)
+    high = (2**31 - 1 if integer else math.inf) if high is None else high
+
     def check(v):
         if v is None:
             return none
@@ -27,7 +30,7 @@ def _number(low=-math.inf, high=math.inf, *, integer=False, low_open=False, none
         return (low < v if low_open else low <= v) and v <= high
     kind = "an integer" if integer else "a number"
     bound = f"{'>' if low_open else '>='} {low:g}" if low > -math.inf else ""
-    bound += (", " if bound and high < math.inf else "") + (f"<= {high:g}" if high < math.inf else "")
+    bound += (", " if bound and high < math.inf else "") + (f"<= {high}" if high < math.inf else "")
     return check, f"{kind}{' ' + bound if bound else ''}{' or null' if none else ''}"
 
 
@@ -55,7 +58,7 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "learning_rate": _number(0, 10, low_open=True),
         "batch_size": _number(1, 1 << 16, integer=True),
         "dropout": _number(0, 1),
-        "seed": _number(integer=True),
+        "seed": _number(0, 2**32 - 1, integer=True),  # numpy's seeds (Optuna, Keras)
         "mixed_precision": _boolean(),
         "ema_epochs": _number(0),
         # the input pipeline
@@ -79,7 +82,7 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "finetune_lr_ratio": _number(0, 1, low_open=True, none=True),
         "finetune_learning_rate": _number(0, 10, low_open=True, none=True),
         # fashion_mlp's hidden width
-        "n": _number(1, integer=True),
+        "n": _number(1, 1 << 16, integer=True),
         # a space's name for a searched model choice (resnet_extractor): not read by the trial
         "variant": _text(),
     }
