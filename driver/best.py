@@ -154,10 +154,8 @@ def _prepare() -> None:
     at once; elsewhere nice 19): whatever else runs on the machine comes first, the trials
     above all. SIGINT and SIGTERM ignored: the driver decides how a search ends, and a
     Ctrl-C in a terminal reaches its whole process group (a batch scheduler's SIGTERM every
-    process of the job), this child included, which would die with the test half done. Then the
-    child's stderr to /dev/null (TensorFlow's start-up lines, oneDNN and CUDA probing, which no
-    log level silences, would otherwise follow the search's last lines; its errors still reach
-    the driver, raised by the future), then Keras imported. GPUs in memory-growth mode: the
+    process of the job), this child included, which would die with the test half done. Then
+    Keras imported. GPUs in memory-growth mode: the
     child tests finished trials while the last one may still train on the same GPU, and
     TensorFlow's default would take nearly all of its memory at the first prediction."""
     import os
@@ -169,7 +167,6 @@ def _prepare() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import_keras()
     configure_tensorflow({"threads": os.cpu_count() or 1, "memory_growth": True,
                           "pin_cores": False})

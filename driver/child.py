@@ -14,7 +14,10 @@ from concurrent.futures import ProcessPoolExecutor
 def pool(initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
     """A one-process pool, spawned (no fork of a process that holds Ray's threads), whose
     process ends with this one: a double Ctrl-C, os._exit or SIGKILL of the driver leaves no
-    child behind, blocked on a pipe no one reads."""
+    child behind, blocked on a pipe no one reads. Its stderr goes to /dev/null: TensorFlow's
+    start-up lines (oneDNN, CUDA probing), which no log level silences, and Keras's warnings
+    would otherwise land among the driver's; its errors still reach the driver, raised by the
+    futures."""
     import multiprocessing
     return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start, initargs=(os.getpid(), initializer))
@@ -22,6 +25,7 @@ def pool(initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
 
 def _start(parent: int, initializer: Callable[[], None] | None) -> None:
     die_with(parent)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     if initializer is not None:
         initializer()
 

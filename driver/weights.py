@@ -1,5 +1,6 @@
-"""Driver layer: the ImageNet weights a transfer space's backbone loads, in Keras's cache before
-any trial starts (downloaded once here, under Keras's own file name, so Keras finds them)."""
+"""Driver layer: the weights a transfer space's backbone loads, checked before any trial starts:
+ImageNet's in Keras's cache (downloaded once here, under Keras's own file name, so Keras finds
+them), or a file the user gives, loaded into the backbone once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from trainables.data import DataError, keras_home
 from trainables.download import fetch
 from trainables.models import backbone_of, input_shape
 from trainables.models.transfer import backbone_size
+
+from driver import child
 
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
 # backbone -> (Keras's file name of its no-top ImageNet weights, where Keras downloads it from,
@@ -32,27 +35,48 @@ def weights_file(backbone: str, size: int) -> tuple[str, str, str | None]:
 
 
 def check_weights(model: str, weights: str | None, data_shape: tuple) -> None:
-    """Make sure the ImageNet weights `model` will load are in Keras's cache, whole: downloaded
-    once (resumable, verified against Keras's md5 where it publishes one) and readable as HDF5,
-    or a DataError with one line saying what to do. Nothing to do for random init or a file."""
-    if weights != "imagenet":
+    """Make sure the weights `model`'s backbone will load are there and fit, or a DataError with
+    one line saying what to do: ImageNet's in Keras's cache, whole (downloaded once, resumable,
+    verified against Keras's md5 where it publishes one, readable as HDF5); a file the user
+    gives (--weights FILE) readable as HDF5 and loaded into the backbone once, in a child
+    process (TensorFlow on the driver would hold GPU memory for the whole search)."""
+    if weights in (None, "none"):
         return
     backbone = backbone_of(model)
-    name, url, md5 = weights_file(backbone,
-                                  backbone_size(backbone, input_shape(model, data_shape)))
+    size = backbone_size(backbone, input_shape(model, data_shape))
+    if weights != "imagenet":
+        check_hdf5(weights, f"--weights {weights} is not a Keras weights file")
+        with child.pool() as pool:
+            problem = pool.submit(_does_not_load, backbone, weights, size).result()
+        if problem:
+            raise DataError(f"--weights {weights} does not fit the {backbone} backbone "
+                            f"({problem[:200]}); give the weights of {backbone} without its top "
+                            f"(include_top=False), imagenet or none")
+        return
+    name, url, md5 = weights_file(backbone, size)
     target = keras_home() / "models" / name
     fetch(url, target, md5=md5, what=f"ImageNet weights of {backbone} (or run with --weights none)")
-    check_hdf5(target)
+    check_hdf5(target, f"{target} is damaged",
+               "delete it so it is downloaded again, or run with --weights none")
 
 
-def check_hdf5(path) -> None:
+def check_hdf5(path, what: str, advice: str = "give imagenet, none or a weights file") -> None:
     """A weights file that h5py cannot open or that holds nothing (truncated, an HTML error
-    page, zeros) is a DataError, not a traceback inside a trial."""
+    page, zeros, another kind of file) is a DataError, not a traceback inside a trial."""
     import h5py
     try:
         with h5py.File(path, "r") as f:
             if not list(f.keys()):
                 raise OSError("no layers in it")
     except OSError as e:
-        raise DataError(f"{path} is damaged ({' '.join(str(e).split())}); delete it so it is "
-                        f"downloaded again, or run with --weights none") from None
+        raise DataError(f"{what} ({' '.join(str(e).split())}); {advice}") from None
+
+
+def _does_not_load(backbone: str, path: str, size: int) -> str | None:
+    """In the child: why the backbone does not load the weights file, or None when it does."""
+    from trainables.models.transfer import make_backbone
+    try:
+        make_backbone(backbone, path, size)
+    except Exception as e:  # Keras says ValueError for a mismatch; h5py and others their own
+        return " ".join(f"{type(e).__name__}: {e}".split())
+    return None

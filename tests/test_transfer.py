@@ -315,6 +315,29 @@ def test_backbone_weights_from_a_file(tmp_path):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
+def test_a_weights_file_is_checked_by_loading_it_into_the_backbone(tmp_path, capsys):
+    """--weights FILE before Ray: not HDF5, or another backbone's weights, is one line and exit
+    2 (every trial used to fail, and the search exit 0); a file that fits passes."""
+    import run_search
+
+    keras.utils.set_random_seed(1)
+    mobilenet = tmp_path / "mobilenet_no_top.weights.h5"
+    keras.applications.MobileNet(include_top=False, weights=None,
+                                 input_shape=SMALL).save_weights(mobilenet)
+    notes = tmp_path / "notes.h5"
+    notes.write_text("not weights")
+    weights.check_weights("mobilenet_cifar10", str(mobilenet), SMALL)  # it fits
+    for space, path, says in [("mobilenet_cifar10", notes, "is not a Keras weights file"),
+                              ("resnet_head", mobilenet, "does not fit the resnet50 backbone")]:
+        code = run_search.main(["--space", space, "--dataset", "digits", "--weights", str(path),
+                                "--storage-path", str(tmp_path / "results")])
+        error = capsys.readouterr().err
+        assert code == 2 and error.count("\n") == 1 and says in error, error
+        assert f"--weights {path}" in error
+    assert not list(tmp_path.glob("results/*/trial_*"))
+
+
 @pytest.mark.parametrize("model, name", [
     ("nasnet_mobile_head", "nasnet_mobile_no_top.h5"),          # Keras publishes its md5
     ("mobilenet_cifar10", "mobilenet_1_0_224_tf_no_top.h5"),  # it does not: HDF5 check

@@ -93,7 +93,9 @@ def _preprocess_layer():
     return Preprocess
 
 
-def _make_backbone(backbone: str, weights, size: int):
+def make_backbone(backbone: str, weights, size: int):
+    """keras.applications' `backbone` without its top at size x size, with `weights` (None,
+    imagenet or a file)."""
     import keras
     cls = getattr(keras.applications, BACKBONES[backbone].app)
     return cls(include_top=False, weights=weights, input_shape=(size, size, 3), name="backbone")
@@ -111,7 +113,7 @@ def _trunk(config, input_shape, backbone: str, *, live: bool = False):
     if tuple(input_shape[:2]) != (size, size):
         x = layers.Resizing(size, size, name="resize")(x)
     x = _preprocess_layer()(backbone, name="preprocess")(x)
-    base = _make_backbone(backbone, None if live else _weights(config), size)
+    base = make_backbone(backbone, None if live else _weights(config), size)
     if live:
         return inputs, base(x)
     base.trainable = False
