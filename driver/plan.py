@@ -18,7 +18,7 @@ import search_spaces
 from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
 from trainables import config, datasets
 
-from driver import cluster, record, warm
+from driver import cluster, disk, record, warm
 from driver.settings import FIXED_ON_RESUME, Settings, UsageError
 
 
@@ -138,6 +138,11 @@ def plan(args) -> tuple[Settings, Space]:
     name = _name(args.name or args.space)
     experiment = Path(storage) / name
     lock(experiment)
+    room, need = disk.free(experiment), disk.needed(experiment, 1)
+    if room < need:
+        raise UsageError(f"{experiment} has {disk.megabytes(room)} free on its file system and "
+                         f"a search there needs at least {disk.megabytes(need)}; free space, or "
+                         f"give another --storage-path")
     grid, constants = study_settings(space, args.set)
     settings = Settings(
         space=args.space, dataset=dataset, budget=_budget(space, dataset, args), storage=storage,

@@ -22,7 +22,7 @@ from search_spaces._common import Space
 from trainables import datasets
 from trainables.data import Data, DataError
 
-from driver import child, cluster, record
+from driver import child, cluster, disk, record
 from driver.settings import Settings, UsageError
 
 if TYPE_CHECKING:
@@ -103,8 +103,12 @@ class _Stop:
             return
         if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
             raise KeyboardInterrupt  # Ray Tune is not running yet: nothing to save
-        print(f"\n{signal.Signals(number).name}: stopping the search; the report of the finished "
-              f"trials follows (again to stop at once)", file=sys.stderr, flush=True)
+        self.request(signal.Signals(number).name, "again")
+
+    def request(self, why: str, again: str = "Ctrl-C") -> None:
+        """Ask Ray Tune to stop, saying `why` (a signal's name, or the disk guard's reason)."""
+        print(f"\n{why}: stopping the search; the report of the finished trials follows "
+              f"({again} to stop at once)", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGUSR1)  # Ray Tune's own graceful stop
 
     def install(self) -> None:
@@ -177,9 +181,14 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         # FileNotFoundError each, of trials stopped (Ctrl-C) before their first epoch. The driver
         # only counts the trials; the report reads the trial folders itself.
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-        results = make_tuner(settings, space, data,
-                             functools.partial(while_the_last_trial_runs, settings, tester)).fit()
+        tuner = make_tuner(settings, space, data,
+                           functools.partial(while_the_last_trial_runs, settings, tester))
+        with disk.Guard(settings.experiment, settings.max_concurrent,
+                        lambda: stop.request(f"{settings.experiment} is almost full")) as guard:
+            results = tuner.fit()
         stop.finishing = True
+        if guard.short:
+            return out_of_space(settings, guard.short)
         return finish(settings, space, data, results, stop.signal, tester)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()
@@ -189,6 +198,22 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         return 2
     finally:
         tester.shutdown()
+
+
+def out_of_space(settings: Settings, short: tuple[int, int]) -> int:
+    """After the disk guard stopped the search: the report of what finished, if there is room
+    for it (else the OSError reaches `run`), and the one line that says what to do."""
+    import ray
+
+    from analysis import report
+    ray.shutdown()
+    path = report.write(settings.experiment)
+    print(f"Report of the finished trials: {path}")
+    room, need = short
+    print(f"error: {settings.experiment} is full: {disk.megabytes(room)} free on its file "
+          f"system, below the {disk.megabytes(need)} a search keeps free to stop cleanly; free "
+          f"space, then continue with: {settings.resume_command()}", file=sys.stderr)
+    return 2
 
 
 def while_the_last_trial_runs(settings: Settings, tester: Tester, finished) -> None:

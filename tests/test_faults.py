@@ -397,6 +397,49 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
     assert healthy.metrics["training_iteration"] == 3 and "test_accuracy" in healthy.metrics
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real, small file system (a 48 MB tmpfs, mounted when the tests run as root); its
+    mount point."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()[:100]}): the real "
+                    f"full-disk drill needs root")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_a_real_full_disk_stops_the_search_cleanly_and_resume_completes_it(small_disk):
+    """The storage on a small real file system that the search fills: it stops while a clean
+    stop still fits (Ray's snapshot, the report), one line says the folder is full and how to go
+    on, exit 2, no traceback; once space is freed, --resume completes the search."""
+    from driver import disk
+
+    filler = small_disk / "filler"  # another user's files: 8 MB more than a stop needs is free
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - disk.BASE - 10 * 2**20))
+    search = ["run_search.py", "--space", "basenet", "--dataset", "digits",
+              "--storage-path", small_disk]  # 24 trials, about 16 MB
+    full = run(*search)
+    assert full.returncode == 2, full.stdout[-3000:] + full.stderr[-3000:]
+    experiment = small_disk / "basenet"
+    assert full.stderr.strip().splitlines()[-1].startswith(f"error: {experiment} is full: "), \
+        full.stderr[-3000:]
+    assert full.stderr.strip().splitlines()[-1].endswith("--resume")
+    assert "Traceback" not in full.stdout + full.stderr and "rror" not in full.stdout
+    stopped = report_csv(experiment / "report" / "trials.csv")
+    assert 0 < (stopped["status"] != "unfinished").sum() < 24, stopped["status"].tolist()
+
+    filler.unlink()
+    resumed = run(*search, "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    trials = report_csv(experiment / "report" / "trials.csv")
+    assert len(trials) == 24 and set(trials["status"]) <= {"completed", "stopped"}
+    assert (experiment / "best_test.json").exists()
+
+
 def _orphan(parent: Path) -> Path:
     """A checkpoint folder as a killed trial process leaves it: named for a process that has
     ended, with a checkpoint's files in it."""
