@@ -55,9 +55,13 @@ DRIVER_ENV = {
 }
 for _name, _value in DRIVER_ENV.items():
     os.environ.setdefault(_name, _value)  # a user's own setting wins
-# A trial resumed or retried from a checkpoint reports again the epochs it repeats; Optuna keeps
-# the first value and warns for each, a line per epoch that no one can act on.
-warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=")
+
+
+def silence_library_warnings() -> None:
+    """Warnings a user cannot act on: a trial resumed or retried from a checkpoint reports again
+    the epochs it repeats; Optuna keeps the first value and warns for each, a line per epoch."""
+    warnings.filterwarnings("ignore",
+                            message="The reported value is ignored because this `step=")
 
 
 def load_data(settings: Settings, space: Space) -> Data:
@@ -157,6 +161,7 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     from driver.tuner import make_tuner
 
     os.environ.update(WORKER_ENV)
+    silence_library_warnings()
     stop = _Stop(settings)
     tester = Tester(data)  # the process that tests the best trials
     if settings.ensemble > 1:
@@ -237,8 +242,12 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
 
     grid = settings.grid
     expected = math.prod(len(v) for v in grid.values()) if grid else settings.budget.num_samples
+    # A trial stopped by the signal is TERMINATED too, but its last result is not `done` (one
+    # that ended its budget, or that ASHA stopped, is): a search stopped in its last trial is
+    # interrupted, not finished.
     incomplete = len(results) < expected or \
-        results.num_terminated + results.num_errors < len(results)
+        results.num_terminated + results.num_errors < len(results) or \
+        any(not r.metrics.get("done") for r in results if r.error is None)
     # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
     # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
     out_of_time = incomplete and settings.time_budget is not None and signalled is None

@@ -114,6 +114,29 @@ def test_sigint_or_sigterm_stops_cleanly_reports_and_resumes_from_checkpoints(tm
         assert iterations[reported_before] > 1, iterations
 
 
+def test_a_signal_during_the_last_trial_interrupts_the_search_and_resume_finishes_it(tmp_path):
+    """Every trial has been created and the last one runs: SIGTERM stops it, and the search is
+    interrupted (exit 143, the resume line, not finished), not reported as done."""
+    search = [*SEARCH[:6], "--num-samples", 1, "--max-epochs", 20, "--grace-period", 20,
+              "--checkpoint-every", 1, "--ensemble", 1, "--storage-path", tmp_path]
+    proc = subprocess.Popen([sys.executable, *map(str, search)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, **ENV})
+    deadline = time.time() + 240
+    while len(next(iter(_results(tmp_path / "basenet").values()), [])) < 3:
+        assert time.time() < deadline and proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, out[-3000:]
+    assert out.strip().splitlines()[-1].startswith("Interrupted. Continue with:")
+    assert not json.loads((tmp_path / "basenet" / "search.json").read_text())["finished"]
+    resumed = run(*search, "--resume", env=ENV)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    trials = report_csv(tmp_path / "basenet" / "report" / "trials.csv")
+    assert list(trials["status"]) == ["completed"] and list(trials["epochs"]) == [20]
+
+
 @pytest.mark.slow
 def test_ctrl_c_before_any_trial_reported_stops_quietly(tmp_path):
     """Ctrl-C as Ray Tune shows its first trials pending (their actors still start): exit 130, the

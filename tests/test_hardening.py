@@ -174,9 +174,10 @@ def test_optunas_already_reported_warning_is_silenced_in_the_driver():
 
     import optuna
 
-    import driver.search  # noqa: F401  (installs the driver's warning filters)
+    from driver.search import silence_library_warnings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    silence_library_warnings()
     trial = optuna.create_study().ask()
     trial.report(0.5, 1)
     with warnings.catch_warnings(record=True) as caught:

@@ -129,7 +129,7 @@ def test_broken_cub_2011_lists_are_data_errors(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--image-size", "16"], "--image-size must be at least 32 pixels, got 16"),
+    (["--image-size", "16"], "--image-size must be an integer from 32 to 1024 pixels, got 16"),
     (["--image-size", "64", "--dataset", "digits"], "--image-size applies to datasets of image "
                                                     "files"),
 ])
