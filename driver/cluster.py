@@ -71,6 +71,9 @@ def recorded_address() -> str | None:
     return record.read_text().strip() or None
 
 
+SERVING = b"\x08\x01"  # gRPC's HealthCheckResponse{status: SERVING}, as protobuf encodes it
+
+
 def check_ray(address: str, timeout: float = 5.0) -> str:
     """The GCS address `address` (HOST:PORT or auto) names, once it has answered gRPC's standard
     health check as Ray's GCS does; anything else is a UsageError within `timeout` seconds: a
@@ -110,9 +113,6 @@ def check_ray(address: str, timeout: float = 5.0) -> str:
         raise UsageError(f"{where}: the Ray cluster there is not serving (health status "
                          f"{answer!r}); wait for its head node to start, or check it")
     return address
-
-
-SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}, as protobuf encodes it
 
 
 def check_fits(settings: Settings) -> None:

@@ -47,7 +47,8 @@ def _here(trial) -> None:
     generator creates new trials from the pickled experiment, which names the folder the
     search started in: a moved or copied experiment wrote its new trials into the old one.
     Private: StorageContext's fields, as Ray's own `TuneController._restore_trials` sets them
-    (checked against Ray 2.60, tests/test_hardening.py); without them, Ray's behaviour stands."""
+    (checked against Ray 2.60 by tests/test_faults.py's copied experiment); without them,
+    Ray's behaviour stands."""
     storage = getattr(trial, "storage", None)
     try:
         where = Path(storage.storage_fs_path) / storage.experiment_dir_name
