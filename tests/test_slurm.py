@@ -189,9 +189,10 @@ def test_a_job_stopped_before_its_time_limit_requeues_itself_and_finishes_the_se
 
 
 def test_a_job_whose_time_limit_comes_before_any_trial_ends_is_not_requeued(slurm, tmp_path):
-    """SLURM's own signal before the time limit (--time=2, 75 s before it): the search stops
-    cleanly, and as no trial ended in the run, the job is not requeued (it would only repeat)."""
-    options = ["--nodes=1", "--cpus-per-task=2", "--time=2", "--signal=B:TERM@75"]
+    """SLURM's own signal before the time limit (--time=3, 100 s before it, which SLURM sends up
+    to 30 s early: 50-80 s in, once Ray is up and the one trial runs): the search stops cleanly,
+    and as no trial ended in the run, the job is not requeued (it would only repeat)."""
+    options = ["--nodes=1", "--cpus-per-task=2", "--time=3", "--signal=B:TERM@100"]
     job = _submit(slurm, tmp_path, options, "--dataset digits --num-samples 1 --max-epochs 5000 "
                   "--grace-period 5000 --ensemble 1", RESUBMIT="1")
     state = _wait(slurm, job)
