@@ -59,7 +59,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     from cub_loading import generate
-    from test_download import Server
+    from http_server import Server
     from trainables import datasets, download
 
     work = Path(tempfile.mkdtemp(prefix="cub_cache_bench_"))

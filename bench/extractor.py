@@ -49,13 +49,13 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
     from driver import features as feature_cache
-    from test_images import write_cub
+    from standins import cub
     from trainables import datasets
 
     work = Path(tempfile.mkdtemp(prefix="extractor_bench_"))
     train_n = int(args.per_class * 0.7)
-    write_cub(work / "cub", "2011", classes=args.classes, train=train_n,
-              test=args.per_class - train_n)
+    cub(work / "cub", "2011", classes=args.classes, train=train_n,
+        test=args.per_class - train_n)
     data = datasets.load("cub200", str(work / "cub"), image_size=args.size)
     configs = [{"model": m, "optimizer": "sgd", "learning_rate": 0.01, "batch_size": 32,
                 "dropout": d, "seed": 0} for m, d in

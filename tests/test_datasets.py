@@ -7,60 +7,16 @@ suite's loader. Corrupt, truncated or missing files must raise DataError with on
 
 from __future__ import annotations
 
-import gzip
-import pickle
-import struct
-
 import numpy as np
 import pytest
 
 from conftest import run
-from test_download import _tgz
+from standins import cifar100, cifar10, cifar_batch, cifar_rows, fashion_mnist, idx, tgz
 from trainables import datasets
 from trainables.data import DataError
 
 
-# --- writing the real formats ---------------------------------------------------------------
-
-def _images(n, seed):
-    """n distinct uint8 images, channel-first rows as CIFAR stores them: (n, 3072)."""
-    rows = np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
-    rows[:, 0] = np.arange(n) % 256  # first byte differs between neighbours, for readability
-    return rows
-
-
-def _pickled(rows, labels, label_key):
-    return pickle.dumps({b"batch_label": b"tiny", label_key: [int(v) for v in labels],
-                         b"data": rows, b"filenames": [b"x.png"] * len(rows)}, protocol=2)
-
-
-def _cifar100(per_class_train=10, per_class_test=2, classes=30):
-    """A miniature cifar-100-python.tar.gz: (archive bytes, train rows, train labels, test ...)."""
-    y_train = np.repeat(np.arange(classes), per_class_train)
-    y_test = np.repeat(np.arange(classes), per_class_test)
-    x_train, x_test = _images(len(y_train), 1), _images(len(y_test), 2)
-    archive = _tgz({
-        "cifar-100-python/train": _pickled(x_train, y_train, b"fine_labels"),
-        "cifar-100-python/test": _pickled(x_test, y_test, b"fine_labels"),
-        "cifar-100-python/meta": pickle.dumps({b"fine_label_names": []}, protocol=2),
-    })
-    return archive, x_train, y_train, x_test, y_test
-
-
-def _cifar10(per_batch=50):
-    members, parts = {}, []
-    for i in range(1, 6):
-        y = np.arange(per_batch) % 10
-        x = _images(per_batch, 10 + i)
-        members[f"cifar-10-batches-py/data_batch_{i}"] = _pickled(x, y, b"labels")
-        parts.append((x, y))
-    y_test = np.arange(20) % 10
-    x_test = _images(20, 20)
-    members["cifar-10-batches-py/test_batch"] = _pickled(x_test, y_test, b"labels")
-    x_train = np.concatenate([p[0] for p in parts])
-    y_train = np.concatenate([p[1] for p in parts])
-    return _tgz(members), x_train, y_train, x_test, y_test
-
+# --- the real formats, written by tests/standins.py ------------------------------------
 
 def _hwc(rows):
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -94,7 +50,7 @@ def _one_line(error):
 @pytest.mark.parametrize("archive_name", ["cifar-100-python-target_archive",  # Keras's download
                                           "cifar-100-python.tar.gz"])          # placed by hand
 def test_cifar100_25_loads_the_archive_keeping_classes_0_to_24(cache, archive_name):
-    archive, x_train, y_train, x_test, y_test = _cifar100()
+    archive, x_train, y_train, x_test, y_test = cifar100(10, 2, 30)
     (cache / archive_name).write_bytes(archive)
     data = datasets.load("cifar100_25")
 
@@ -113,7 +69,7 @@ def test_cifar100_25_loads_the_archive_keeping_classes_0_to_24(cache, archive_na
 
 
 def test_cifar100_extracted_folder_is_reused_without_the_archive(cache):
-    archive, *_ = _cifar100()
+    archive, *_ = cifar100(10, 2, 30)
     (cache / "cifar-100-python-target_archive").write_bytes(archive)
     first = datasets.load("cifar100_25")
     (cache / "cifar-100-python-target_archive").unlink()
@@ -123,7 +79,7 @@ def test_cifar100_extracted_folder_is_reused_without_the_archive(cache):
 
 @pytest.mark.parametrize("damage", ["truncated", "not an archive"])
 def test_broken_cifar100_archive_is_a_one_line_data_error_every_time(cache, damage):
-    archive, *_ = _cifar100()
+    archive, *_ = cifar100(10, 2, 30)
     broken = archive[: len(archive) // 2] if damage == "truncated" else b"<html>404</html>"
     (cache / "cifar-100-python-target_archive").write_bytes(broken)
     for _ in range(2):  # a failed extraction leaves nothing behind that the next run trusts
@@ -134,8 +90,8 @@ def test_broken_cifar100_archive_is_a_one_line_data_error_every_time(cache, dama
 
 
 def test_corrupt_batch_inside_a_valid_cifar100_archive_is_a_data_error(cache):
-    archive, x_train, y_train, *_ = _cifar100()
-    bad = _tgz({"cifar-100-python/train": _pickled(x_train, y_train, b"fine_labels")[:200],
+    archive, x_train, y_train, *_ = cifar100(10, 2, 30)
+    bad = tgz({"cifar-100-python/train": cifar_batch(x_train, y_train, b"fine_labels")[:200],
                    "cifar-100-python/test": b"not a pickle"})
     (cache / "cifar-100-python-target_archive").write_bytes(bad)
     with pytest.raises(DataError) as error:
@@ -144,7 +100,7 @@ def test_corrupt_batch_inside_a_valid_cifar100_archive_is_a_data_error(cache):
 
 
 def test_archive_without_the_cifar_folder_is_a_data_error(cache):
-    (cache / "cifar-100-python-target_archive").write_bytes(_tgz({"other/file": b"x"}))
+    (cache / "cifar-100-python-target_archive").write_bytes(tgz({"other/file": b"x"}))
     with pytest.raises(DataError) as error:
         datasets.load("cifar100_25")
     assert "cifar-100-python" in _one_line(error)
@@ -162,7 +118,7 @@ def test_missing_cifar100_and_no_network_is_a_data_error_saying_where_to_put_it(
 # --- CIFAR-10 -------------------------------------------------------------------------------
 
 def test_cifar10_loads_all_five_training_batches_and_the_test_batch(cache):
-    archive, x_train, y_train, x_test, y_test = _cifar10()
+    archive, x_train, y_train, x_test, y_test = cifar10(50, 20)
     (cache / "cifar-10-batches-py-target_archive").write_bytes(archive)
     data = datasets.load("cifar10")
     assert data.num_classes == 10 and data.input_shape == (32, 32, 3)
@@ -172,18 +128,18 @@ def test_cifar10_loads_all_five_training_batches_and_the_test_batch(cache):
 
 
 def test_cifar10_batch_with_wrong_sizes_is_a_data_error(cache):
-    members = {f"cifar-10-batches-py/data_batch_{i}": _pickled(_images(10, i), np.arange(10) % 10,
+    members = {f"cifar-10-batches-py/data_batch_{i}": cifar_batch(cifar_rows(np.arange(10) % 10, 10, i), np.arange(10) % 10,
                                                                b"labels") for i in range(1, 6)}
-    members["cifar-10-batches-py/test_batch"] = _pickled(_images(10, 9)[:, :1000], np.arange(10),
+    members["cifar-10-batches-py/test_batch"] = cifar_batch(cifar_rows(np.arange(10), 10, 9)[:, :1000], np.arange(10),
                                                          b"labels")
-    (cache / "cifar-10-batches-py-target_archive").write_bytes(_tgz(members))
+    (cache / "cifar-10-batches-py-target_archive").write_bytes(tgz(members))
     with pytest.raises(DataError) as error:
         datasets.load("cifar10")
     assert "test_batch" in _one_line(error)
 
 
 def test_cifar10_missing_batch_is_a_data_error(cache):
-    archive, *_ = _cifar10()
+    archive, *_ = cifar10(50, 20)
     (cache / "cifar-10-batches-py-target_archive").write_bytes(archive)
     datasets.load("cifar10")
     (cache / "cifar-10-batches-py-target" / "cifar-10-batches-py" / "data_batch_3").unlink()
@@ -194,33 +150,8 @@ def test_cifar10_missing_batch_is_a_data_error(cache):
 
 # --- Fashion-MNIST --------------------------------------------------------------------------
 
-def _idx(kind, array):
-    if kind == "labels":
-        header = struct.pack(">II", 2049, len(array))
-    else:
-        header = struct.pack(">IIII", 2051, len(array), 28, 28)
-    return gzip.compress(header + array.astype(np.uint8).tobytes())
-
-
-def _write_fashion(folder, n_train=100, n_test=20, truncate=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(3)
-    arrays = {}
-    for part, n in (("train", n_train), ("t10k", n_test)):
-        y = np.arange(n) % 10
-        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        arrays[part] = (x, y)
-        for kind, value, dims in (("labels", y, 1), ("images", x, 3)):
-            payload = _idx(kind, value)
-            name = f"{part}-{kind}-idx{dims}-ubyte.gz"
-            if name == truncate:
-                payload = payload[: len(payload) // 2]
-            (folder / name).write_bytes(payload)
-    return arrays
-
-
 def test_fashion_mnist_reads_the_four_idx_files(cache):
-    arrays = _write_fashion(cache / "fashion-mnist")
+    arrays = fashion_mnist(cache / "fashion-mnist", 100, 20)
     data = datasets.load("fashion_mnist")
     assert data.input_shape == (28, 28, 1) and data.num_classes == 10
     assert len(data.x_train) == 90 and len(data.x_val) == 10
@@ -231,7 +162,7 @@ def test_fashion_mnist_reads_the_four_idx_files(cache):
 
 @pytest.mark.parametrize("name", ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
 def test_truncated_fashion_mnist_file_is_a_one_line_data_error(cache, name):
-    _write_fashion(cache / "fashion-mnist", truncate=name)
+    fashion_mnist(cache / "fashion-mnist", 100, 20, truncate=name)
     with pytest.raises(DataError) as error:
         datasets.load("fashion_mnist")
     assert name in _one_line(error)
@@ -239,8 +170,8 @@ def test_truncated_fashion_mnist_file_is_a_one_line_data_error(cache, name):
 
 def test_fashion_mnist_images_and_labels_that_disagree_are_a_data_error(cache):
     folder = cache / "fashion-mnist"
-    _write_fashion(folder)
-    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(_idx("labels", np.arange(7)))
+    fashion_mnist(folder, 100, 20)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(idx("labels", np.arange(7)))
     with pytest.raises(DataError) as error:
         datasets.load("fashion_mnist")
     assert "t10k-images-idx3-ubyte.gz" in _one_line(error)
@@ -248,7 +179,7 @@ def test_fashion_mnist_images_and_labels_that_disagree_are_a_data_error(cache):
 
 def test_fashion_mnist_file_that_is_not_gzip_is_a_data_error(cache):
     folder = cache / "fashion-mnist"
-    _write_fashion(folder)
+    fashion_mnist(folder, 100, 20)
     (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"<html>not found</html>")
     with pytest.raises(DataError) as error:
         datasets.load("fashion_mnist")
@@ -264,7 +195,7 @@ def test_missing_fashion_mnist_and_no_network_is_a_data_error(cache):
 # --- the command line -----------------------------------------------------------------------
 
 def test_search_on_a_truncated_archive_exits_2_with_one_line(cache, tmp_path):
-    archive, *_ = _cifar100()
+    archive, *_ = cifar100(10, 2, 30)
     (cache / "cifar-100-python-target_archive").write_bytes(archive[: len(archive) // 3])
     proc = run("run_search.py", "--space", "basenet", "--storage-path", tmp_path / "results",
                env={"KERAS_HOME": str(cache.parent)}, timeout=300)

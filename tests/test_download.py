@@ -3,93 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import io
 import multiprocessing
 import os
 import re
 import socket
 import subprocess
 import sys
-import tarfile
-import threading
 from pathlib import Path
 
 import pytest
 
+from http_server import Server
+from standins import tgz
 from trainables import download
 from trainables.download import DownloadError, extract, fetch
 
 BODY = os.urandom(3 * 2**20 + 12345)           # not a multiple of any chunk size
 MD5 = hashlib.md5(BODY).hexdigest()
 SHA256 = hashlib.sha256(BODY).hexdigest()
-
-
-class Server:
-    """Serves `files` (path -> bytes) with Range support; records every request as
-    (method, path, Range header); `drop_after[path] = n` cuts the next answer after n body bytes;
-    paths in `ignore_range` are answered 200 whatever the Range; `delay` seconds per 64 KiB."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.drop_after: dict[str, int] = {}
-        self.ignore_range: set[str] = set()
-        self.delay = 0.0
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.requests.append(("GET", self.path, self.headers.get("Range")))
-                body = owner.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-                if match and self.path not in owner.ignore_range:
-                    start = int(match[1])
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(body)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                data = body[start:]
-                drop = owner.drop_after.pop(self.path, None)
-                if drop is not None:
-                    data = data[:drop]
-                for i in range(0, len(data), 1 << 16):
-                    self.wfile.write(data[i:i + (1 << 16)])
-                    if owner.delay:
-                        threading.Event().wait(owner.delay)
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
-
-    def gets(self, path: str) -> list[str | None]:
-        """The Range header of every GET of `path` so far."""
-        return [r for method, p, r in self.requests if method == "GET" and p == path]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -255,19 +186,9 @@ def test_progress_goes_to_stdout_with_total_rate_and_few_lines(server, tmp_path,
     assert len(lines) <= 4                                  # a fast download: start, (a tick), end
 
 
-def _tgz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_extract_puts_files_in_place_and_returns_inner(tmp_path):
     archive = tmp_path / "a.tgz"
-    archive.write_bytes(_tgz({"CUB/images/1.jpg": b"one", "CUB/README": b"hi"}))
+    archive.write_bytes(tgz({"CUB/images/1.jpg": b"one", "CUB/README": b"hi"}))
     dest = tmp_path / "out"
     assert extract(archive, dest, inner="CUB") == dest / "CUB"
     assert (dest / "CUB/images/1.jpg").read_bytes() == b"one"
@@ -277,7 +198,7 @@ def test_extract_puts_files_in_place_and_returns_inner(tmp_path):
 
 
 def test_truncated_archive_raises_and_leaves_no_dest(tmp_path):
-    data = _tgz({f"x/{i}.bin": os.urandom(200_000) for i in range(5)})
+    data = tgz({f"x/{i}.bin": os.urandom(200_000) for i in range(5)})
     archive = tmp_path / "a.tgz"
     archive.write_bytes(data[: len(data) // 2])
     dest = tmp_path / "out"
@@ -291,7 +212,7 @@ def test_truncated_archive_raises_and_leaves_no_dest(tmp_path):
 
 def test_extract_refuses_member_escaping_dest(tmp_path):
     archive = tmp_path / "a.tgz"
-    archive.write_bytes(_tgz({"ok.txt": b"ok", "../evil.txt": b"evil"}))
+    archive.write_bytes(tgz({"ok.txt": b"ok", "../evil.txt": b"evil"}))
     dest = tmp_path / "sub" / "out"
     with pytest.raises(DownloadError) as e:
         extract(archive, dest)
@@ -302,7 +223,7 @@ def test_extract_refuses_member_escaping_dest(tmp_path):
 
 def test_extract_without_expected_inner_folder_raises(tmp_path):
     archive = tmp_path / "a.tgz"
-    archive.write_bytes(_tgz({"other/file": b"1"}))
+    archive.write_bytes(tgz({"other/file": b"1"}))
     with pytest.raises(DownloadError) as e:
         extract(archive, tmp_path / "out", inner="CUB_200_2011")
     assert "has no CUB_200_2011" in one_line(e)

@@ -14,8 +14,8 @@ import tarfile
 import pytest
 
 from conftest import run
-from test_download import Server
-from test_images import write_cub, write_pathmnist
+from http_server import Server
+from standins import cub, pathmnist
 from trainables import datasets, download
 
 # run_search.py with the download sources pointed at the test's server (argv[1], JSON).
@@ -27,7 +27,7 @@ PATCHED = ("import json, runpy, sys; import trainables.download as d; "
 
 def cub_tgz(tmp_path) -> bytes:
     """CUB_200_2011.tgz as Caltech ships it: CUB_200_2011/ (2011 layout) and attributes.txt."""
-    folder = write_cub(tmp_path / "src" / "CUB_200_2011", "2011", classes=2, train=5, test=2)
+    folder = cub(tmp_path / "src" / "CUB_200_2011", "2011", classes=2, train=5, test=2)
     (tmp_path / "src" / "attributes.txt").write_text("1 has_bill_shape::curved\n")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -41,7 +41,7 @@ def served(tmp_path, monkeypatch):
     """A server holding both files, the sources pointed at it, an empty data cache."""
     server = Server()
     server.files["/CUB_200_2011.tgz"] = cub_tgz(tmp_path)
-    write_pathmnist(tmp_path / "pm")
+    pathmnist(tmp_path / "pm", (20, 6, 6))
     server.files["/pathmnist.npz"] = (tmp_path / "pm" / "pathmnist.npz").read_bytes()
     sources = {name: (server.url(path), hashlib.md5(server.files[path]).hexdigest())
                for name, path in (("cub200", "/CUB_200_2011.tgz"),

@@ -11,7 +11,7 @@ import pytest
 from keras import layers
 
 from conftest import report_csv, run
-from test_images import write_cub
+from standins import cub
 from driver import features, weights
 from trainables import datasets, models, optimizers, phases, pipeline, train
 from trainables.models import transfer
@@ -202,7 +202,7 @@ def test_nasnet_top50_trains_exactly_its_top_layers():
 
 
 def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(tmp_path):
-    folder = write_cub(tmp_path / "cub", "2011")
+    folder = cub(tmp_path / "cub", "2011")
     env = {"KERAS_HOME": str(tmp_path / "keras"), **OFFLINE}
     proc = run("run_search.py", "--space", "resnet_head", "--data-dir", folder, "--image-size",
                "32", "--storage-path", tmp_path / "results", env=env)
@@ -245,7 +245,7 @@ def test_weights_check_looks_for_keras_own_file_name_and_accepts_it_offline(
 
 @pytest.mark.slow
 def test_feature_cache_is_computed_once_and_reused(tmp_path):
-    data = datasets.load("cub200", str(write_cub(tmp_path / "cub", "2010", classes=2, train=5)),
+    data = datasets.load("cub200", str(cub(tmp_path / "cub", "2010", classes=2, train=5)),
                          image_size=32)
     cache_dir = features.feature_cache_dir(str(tmp_path / "results"))
     first = features.features_of(data, "resnet50_extractor_v1", "none", cache_dir)
@@ -277,7 +277,7 @@ def test_feature_cache_is_computed_once_and_reused(tmp_path):
 
 @pytest.mark.slow
 def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
-    folder = write_cub(tmp_path / "cub", "2011")
+    folder = cub(tmp_path / "cub", "2011")
     proc = run("run_search.py", "--space", "finetune_resnet", "--smoke-test", "--weights", "none",
                "--data-dir", folder, "--storage-path", tmp_path / "results",
                "--num-samples", "2", "--max-epochs", "2", "--image-size", "32")
@@ -289,8 +289,10 @@ def test_finetune_smoke_search_on_tiny_cub_reports_both_phases(tmp_path):
         assert column in trials.columns, column
     assert len(trials) == 2 and trials["test_accuracy"].notna().all()
     # The reports' settings ran first: 002's whole-net fine-tuning (phase 2 from epoch 0) and
-    # 000's frozen head.
-    assert sorted(trials["phase1_epochs"]) == [0, 20]
+    # 000's frozen head, its 20 head epochs cut to 1 so that phase 2 runs in a 2-epoch trial.
+    assert sorted(trials["phase1_epochs"]) == [0, 1]
+    searched = json.loads((experiment / "search.json").read_text())["distributions"]
+    assert json.loads(searched["phase1_epochs"])["attributes"]["high"] == 1
     best = json.loads((experiment / "best_test.json").read_text())
     row = trials[trials["trial_id"] == best["trial_id"]].iloc[0]
     assert 0.0 <= best["test_accuracy"] <= 1.0
