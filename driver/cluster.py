@@ -35,14 +35,43 @@ def gpu_share(space_share: float, requested: float | None, gpus: int) -> float:
     return share
 
 
+def cpu_share(requested: int | None, gpus_per_trial: float, nodes: list[dict],
+              max_concurrent: int | None = None) -> int:
+    """CPUs per trial: `requested` (the flag) if given. Otherwise a CPU trial takes 1: more
+    trials at a time pay better than more threads per trial on CPUs (docs/benchmarks.md). A GPU
+    trial takes the cores of a GPU node shared among the trials that node runs at once (its GPUs
+    over the share, and no more than `max_concurrent`): the GPU is what limits how many run, and
+    the cores left beside it would otherwise idle while each trial decodes and augments its input
+    on one thread. Across `nodes` ({"CPU": n, "GPU": m} each, as Ray counts them) the node that
+    gives the fewest sets it, so every GPU node can still fill all its GPU slots; at least 1."""
+    if requested is not None:
+        return requested
+    if not gpus_per_trial:
+        return 1
+    share = round(gpus_per_trial * 10000)  # Ray counts resources in steps of 0.0001
+    shares = []
+    for node in nodes:
+        at_once = round(node.get("GPU", 0) * 10000) // share
+        if max_concurrent:
+            at_once = min(at_once, max_concurrent)
+        if at_once:
+            shares.append(int(node.get("CPU", 0)) // at_once)
+    return max(1, min(shares, default=1))
+
+
 def fit(settings: Settings, space_share: float) -> Settings:
     """Settings completed from what Ray found (call after ray.init): a cluster's GPU share when
-    none was asked for, and as many trials at a time as its resources hold (Tune otherwise keeps
-    one Optuna trial pending and fills a big cluster one actor start at a time)."""
+    none was asked for, the CPUs of a trial (`cpu_share`), and as many trials at a time as its
+    resources hold (Tune otherwise keeps one Optuna trial pending and fills a big cluster one
+    actor start at a time)."""
     import ray
     resources = ray.cluster_resources()
     if settings.gpus_per_trial is None:
         settings = replace(settings, gpus_per_trial=space_share if resources.get("GPU") else 0.0)
+    if settings.cpus_per_trial is None:
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        settings = replace(settings, cpus_per_trial=cpu_share(
+            None, settings.gpus_per_trial, nodes, settings.max_concurrent))
     if settings.max_concurrent is None:
         settings = replace(settings, max_concurrent=slots(resources, settings.cpus_per_trial,
                                                           settings.gpus_per_trial))

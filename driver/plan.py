@@ -124,14 +124,17 @@ def plan(args) -> tuple[Settings, Space]:
     gpus_per_trial = args.gpus_per_trial
     if args.address is None:  # on a cluster, cluster.fit checks the request against the nodes
         gpus_per_trial = cluster.gpu_share(space.gpu, args.gpus_per_trial, cluster.local_gpus())
-        if args.cpus_per_trial > (os.cpu_count() or 1):
+        if (args.cpus_per_trial or 0) > (os.cpu_count() or 1):
             raise UsageError(f"--cpus-per-trial {args.cpus_per_trial} but this machine has "
                              f"{os.cpu_count()} CPU(s)")
-        most = cluster.slots({"CPU": os.cpu_count() or 1, "GPU": cluster.local_gpus()},
-                             args.cpus_per_trial, gpus_per_trial)
+        machine = {"CPU": os.cpu_count() or 1, "GPU": cluster.local_gpus()}
+        # without the flag, cluster.fit derives the CPUs from what Ray counts; this is its guess
+        cpus = cluster.cpu_share(args.cpus_per_trial, gpus_per_trial, [machine],
+                                 args.max_concurrent)
+        most = cluster.slots(machine, cpus, gpus_per_trial)
         if (args.max_concurrent or 0) > most:  # Tune would create that many trials at once
             raise UsageError(f"--max-concurrent {args.max_concurrent} but this machine runs at "
-                             f"most {most} trial(s) at a time with {args.cpus_per_trial} CPU(s) "
+                             f"most {most} trial(s) at a time with {cpus} CPU(s) "
                              f"each; give at most {most}, or leave it out")
 
     storage = _storage(args.storage_path)

@@ -28,7 +28,7 @@ class Settings:
     image_size: int | None = None    # image-file datasets (CUB-200): the decoded side
     grid: dict | None = None         # a study's grid, --set applied
     constants: dict = field(default_factory=dict)  # a study's constants, --set applied
-    cpus_per_trial: int = 1
+    cpus_per_trial: int | None = 1  # None: from the hardware Ray sees (cluster.cpu_share)
     gpus_per_trial: float | None = 0.0  # None: the space's share if the cluster has GPUs
     mixed_precision: bool = True
     ema_epochs: float = 0.0          # trials validate and keep a weight average over this many

@@ -122,6 +122,10 @@ def _intervals(folder: Path) -> list[tuple[float, float, str, str]]:
     return out
 
 
+def _first(result: Path) -> dict:
+    return json.loads(result.read_text().splitlines()[0])
+
+
 def _surely_running(spans: list[tuple[float, float]], at: float) -> int:
     """How many trials were surely running at time `at`: a floored start `s` means it began
     before s + 1, a floored last report `e` means it still ran until at least e."""
@@ -130,10 +134,12 @@ def _surely_running(spans: list[tuple[float, float]], at: float) -> int:
 
 @pytest.mark.slow
 def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
-    """A worker declaring 2 GPUs and 8 CPUs: small CNNs take a quarter GPU each, so at most 4
-    trials share a GPU; each trial sees only its own GPU in CUDA_VISIBLE_DEVICES; TensorFlow sees
-    no real GPU here, so the trials train in float32 (no mixed precision on a CPU)."""
-    with LoopbackCluster([0, 8], gpus_per_node=[0, 2]) as gpu_cluster:
+    """A worker declaring 2 GPUs and 16 CPUs: small CNNs take a quarter GPU each, so at most 4
+    trials share a GPU and 8 run at once, each with 16 / 8 = 2 CPUs (cluster.cpu_share), which
+    size its TensorFlow and tf.data threads; each trial sees only its own GPU in
+    CUDA_VISIBLE_DEVICES; TensorFlow sees no real GPU here, so the trials train in float32 (no
+    mixed precision on a CPU)."""
+    with LoopbackCluster([0, 16], gpus_per_node=[0, 2]) as gpu_cluster:
         proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                    "--num-samples", "10", "--max-epochs", "2", "--grace-period", "2",
                    "--ensemble", "1", "--storage-path", tmp_path, "--name", "gpus",
@@ -143,8 +149,11 @@ def test_gpu_placement_rehearsed_on_nodes_that_declare_gpus(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     search = json.loads((tmp_path / "gpus" / "search.json").read_text())
     assert search["gpus_per_trial"] == 0.25 and search["max_concurrent"] == 8
+    assert search["cpus_per_trial"] == 2
     trials = _intervals(tmp_path / "gpus")
     assert len(trials) == 10
+    assert {_first(result)["threads"] for result in (tmp_path / "gpus").glob(
+        "trial_*/result.json")} == {2}
     assert {devices for *_, devices, _ in trials} <= {"0", "1"}  # one GPU each, its own
     assert {precision for *_, precision in trials} == {"float32"}
     for gpu in ("0", "1"):

@@ -58,6 +58,35 @@ def test_plan_on_a_machine_with_gpus_gives_small_cnns_a_quarter_and_transfer_a_w
     assert settings.gpus_per_trial == 0.0
 
 
+@pytest.mark.parametrize("requested, share, nodes, most, expected", [
+    (None, 0.0, [{"CPU": 16, "GPU": 0}], None, 1),   # CPU trials: one core each
+    (None, 0.25, [{"CPU": 16, "GPU": 1}], None, 4),  # 4 trials share the GPU and the 16 cores
+    (None, 1.0, [{"CPU": 16, "GPU": 1}], None, 16),  # one transfer trial: every core
+    (None, 0.25, [{"CPU": 8, "GPU": 2}], None, 1),   # 8 trials at once on 8 cores
+    (None, 0.25, [{"CPU": 16, "GPU": 1}], 2, 8),     # --max-concurrent 2: two trials share them
+    (None, 0.3, [{"CPU": 12, "GPU": 1}], None, 4),   # 3 trials fit at 0.3 (not 3.33)
+    (None, 2.0, [{"CPU": 32, "GPU": 4}], None, 16),  # two GPUs per trial: 2 trials at once
+    # a cluster: the GPU node that gives the fewest sets it, CPU-only nodes do not count
+    (None, 0.5, [{"CPU": 0}, {"CPU": 64}, {"CPU": 16, "GPU": 1}, {"CPU": 64, "GPU": 4}], None, 8),
+    (None, 0.5, [{"CPU": 64, "GPU": 0}], None, 1),   # no node can hold one: check_fits says so
+    (None, 0.25, [{"CPU": 2, "GPU": 1}], None, 1),   # fewer cores than trials: at least 1
+    (3, 0.25, [{"CPU": 16, "GPU": 1}], None, 3),     # the flag wins
+    (2, 0.0, [{"CPU": 16, "GPU": 0}], None, 2),
+])
+def test_cpus_per_trial_share_a_gpu_nodes_cores_among_its_trials(requested, share, nodes, most,
+                                                                  expected):
+    assert cluster.cpu_share(requested, share, nodes, most) == expected
+
+
+def test_plan_leaves_the_cpus_of_a_trial_to_the_cluster_unless_given(monkeypatch, tmp_path):
+    monkeypatch.setattr(cluster, "local_gpus", lambda: 1)
+    args = ["--space", "basenet", "--storage-path", str(tmp_path)]
+    settings, _ = plan(run_search.parse_args(args))
+    assert settings.cpus_per_trial is None  # cluster.fit derives it from what Ray counts
+    settings, _ = plan(run_search.parse_args([*args, "--cpus-per-trial", "1"]))
+    assert settings.cpus_per_trial == 1
+
+
 def test_asking_for_more_gpus_than_present_is_a_usage_error():
     with pytest.raises(UsageError, match="this machine has 1 GPU"):
         cluster.gpu_share(0.25, 2, 1)

@@ -110,7 +110,10 @@ def _tf_options() -> tf.data.Options:
     tf.data's autotuner costs a trial that has one core to itself about 0.1 s per epoch, most of
     it after the epoch's last batch (iterators of an autotuned pipeline end slowly when no other
     core is free): a BaseNet epoch on digits took 0.31 s with it and 0.22 s without, two trials
-    at a time on 2 cores (docs/benchmarks.md)."""
+    at a time on 2 cores (docs/benchmarks.md). A GPU trial has several cores (driver/cluster.py's
+    cpu_share) and keeps it off too: with it off each parallel map runs min(16, pool size) calls
+    at once, the autotuner's own starting point and ceiling, so it could only take threads away
+    from a stage; bench/gpu.py measures the pipeline both ways against the GPU's step rate."""
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads

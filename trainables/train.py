@@ -96,6 +96,13 @@ def visible_gpus() -> int:
     return len(tf.config.list_physical_devices("GPU"))
 
 
+def threads() -> int:
+    """TensorFlow's intra-op threads in this process, which also size the trial's tf.data pool
+    (pipeline._tf_options); 0 if never set (one per core)."""
+    import tensorflow as tf
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
 def configure_tensorflow(settings: dict, own_process: bool = False) -> None:
     """Apply `tensorflow_settings`' threads, memory growth and, in a process of the trial's own
     (a Ray actor, not a benchmark or test calling `train`), its cores. They must be set before
@@ -328,6 +335,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
         metrics["node_id"] = node_id
         metrics["devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's, for this trial
         metrics["precision"] = settings["policy"]
+        metrics["threads"] = threads()  # in effect: a reused actor keeps its first setting
         metrics["params"] = model.count_params()
         state["epoch"] = epoch + 1
 
