@@ -61,9 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warm-start", metavar="FOLDER",
                    help="start the sampler from an earlier experiment of the same space (its "
                         "finished trials), so a bigger budget builds on a smaller one")
-    p.add_argument("--cpus-per-trial", type=int,
-                   help="CPU cores per trial (default: 1 for CPU trials; for GPU trials, a GPU "
-                        "node's cores shared among the trials it runs at once)")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPU cores per trial")
     p.add_argument("--gpus-per-trial", type=float,
                    help="GPUs per trial, fractions allowed (default: the space's share when "
                         "GPUs exist, else 0)")
@@ -98,6 +96,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"tiny budget for tests ({SMOKE_BUDGET}); explicit flags still win")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted experiment --storage-path/--name")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show Ray's own output: its status tables, a box per trial, its "
+                        "log lines")
     p.add_argument("--address", help="connect to a running Ray cluster (auto or HOST:PORT) "
                                      "instead of starting one on this machine")
     args = p.parse_args(argv)
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(data.summary(), flush=True)
-    return search.run(settings, space, data)
+    return search.run(settings, space, data, verbose=bool(args.verbose))
 
 
 if __name__ == "__main__":

@@ -286,7 +286,9 @@ def error_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _status(row: dict, finished: bool, errored: bool, done: bool) -> str:
+def trial_status(row: dict, finished: bool, errored: bool, done: bool) -> str:
+    """How a trial ended (STATUSES), from its row's diverged, test_accuracy and epochs; also the
+    search's console (driver/console.py) for a trial as it ends."""
     if row["diverged"]:
         return "diverged"
     if not math.isnan(row["test_accuracy"]):
@@ -363,8 +365,8 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
     completed = not math.isnan(row["test_accuracy"])
     row["retried"] = repeated or (bool(error) and (completed or bool(iterations)
                                                    and iterations[0] > 1))
-    row["status"] = _status(row, bool(search.get("finished")), bool(error),
-                            bool(last.get("done")))
+    row["status"] = trial_status(row, bool(search.get("finished")), bool(error),
+                                 bool(last.get("done")))
     if row["status"] == "diverged":
         row["failed_epoch"] = diverged_at
     elif row["status"] == "error":  # it failed in the epoch after its last report

@@ -124,12 +124,15 @@ class _Stop:
     @staticmethod
     def tunes_own_lines(record: logging.LogRecord) -> bool:
         """False for Ray Tune's warnings on a stop, which this handler and the last line say for
-        the command line: how to stop at once, and how to resume (`Tuner.restore(...)`)."""
+        the command line: how to stop at once, and how to resume (`Tuner.restore(...)`); and
+        for its list of the trials that failed, which the console named with their errors as
+        they ended, and the last lines count with how to retry them."""
         return not record.getMessage().startswith(("Stop signal received",
-                                                   "Experiment has been interrupted"))
+                                                   "Experiment has been interrupted",
+                                                   "Trials did not complete"))
 
 
-def start_ray(settings: Settings) -> None:
+def start_ray(settings: Settings, verbose: bool = False) -> None:
     """ray.init: a Ray of this process alone, whatever `ray start` left recorded on the machine
     (running or dead), or the cluster at --address; a cluster that does not answer as Ray, or
     none of whose nodes can ever hold one trial, is a UsageError (exit 2) before any trial
@@ -145,18 +148,22 @@ def start_ray(settings: Settings) -> None:
         address = cluster.check_ray(settings.address)
     try:
         ray.init(address=address, include_dashboard=False if settings.address is None else None,
-                 logging_level="WARNING", runtime_env={"env_vars": WORKER_ENV})
+                 logging_level="INFO" if verbose else "WARNING",  # INFO: Ray's start lines
+                 runtime_env={"env_vars": WORKER_ENV})
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"--address {settings.address}: cannot connect to a Ray cluster "
                          f"({' '.join(str(e).split())[:200]}); check that `ray start --head` "
                          f"runs there, or leave --address out") from None
 
 
-def run(settings: Settings, space: Space, data: Data) -> int:
+def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> int:
     """Run (or resume) the search; exit code 0, 2 when the cluster cannot run it, 130 or 143
-    when Ctrl-C or SIGTERM stopped it."""
+    when Ctrl-C or SIGTERM stopped it. `verbose`: Ray's own output too, beside the console's."""
+    import time
+
     import ray
 
+    from driver import console
     from driver.best import Tester
     from driver.tuner import make_tuner
 
@@ -166,12 +173,17 @@ def run(settings: Settings, space: Space, data: Data) -> int:
     tester = Tester(data)  # the process that tests the best trials
     if settings.ensemble > 1:
         tester.start()  # its Keras import takes the cycles that Ray's start leaves idle
+    print(console.header(settings, space))
+    # Ray takes 15-30 s to start, with nothing to show for it: the line says what happens
+    print(console.starting_ray(settings), flush=True)
+    starting = time.monotonic()
     try:
         try:
-            start_ray(settings)
+            start_ray(settings, verbose)
             stop.install()  # after ray.init, which puts its own SIGTERM handler in
             settings = cluster.fit(settings, space.gpu)
             cluster.check_fits(settings)
+            print(console.ray_ready(settings, time.monotonic() - starting), flush=True)
         except UsageError as e:
             tester.shutdown(wait=False)
             ray.shutdown()
@@ -187,7 +199,8 @@ def run(settings: Settings, space: Space, data: Data) -> int:
         # only counts the trials; the report reads the trial folders itself.
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
         tuner = make_tuner(settings, space, data,
-                           functools.partial(while_the_last_trial_runs, settings, tester))
+                           functools.partial(while_the_last_trial_runs, settings, tester),
+                           verbose)
         with disk.Guard(settings.experiment, settings.max_concurrent,
                         lambda: stop.request(f"{settings.experiment} is almost full")) as guard:
             results = tuner.fit()

@@ -9,6 +9,7 @@ store, on the CPUs/GPUs the settings give it, reusing actors between trials.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from search_spaces._common import Space
 from trainables.data import Data
 
 from driver import warm
+from driver.console import Console, searched_names
 from driver.settings import Settings
 
 
@@ -98,9 +100,10 @@ def when_last_trial_runs(num_samples: int, action: Callable[[Finished], None] | 
 
 
 def make_tuner(settings: Settings, space: Space, data: Data,
-               on_last_trial: Callable[[Finished], None] | None = None):
+               on_last_trial: Callable[[Finished], None] | None = None, verbose: bool = False):
     """The Tuner of this search; `on_last_trial` is called once its last trial runs alone, with
-    the finished trials."""
+    the finished trials. The console (driver/console.py) says what the trials do; `verbose`
+    adds Ray Tune's own output (its status tables and per-trial boxes)."""
     from optuna.samplers import TPESampler
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -114,16 +117,34 @@ def make_tuner(settings: Settings, space: Space, data: Data,
                              checkpoint_every=settings.checkpoint_every),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
     last_trial = when_last_trial_runs(settings.budget.num_samples, on_last_trial)
+    console = Console(searched_names(settings.experiment), space.metric, space.mode)
+    if not verbose:
+        # Ray 2.60's new output engine prints its experiment box and a TensorBoard command for a
+        # temporary folder even at verbose=0 (AirProgressReporter.experiment_started checks no
+        # verbosity); its legacy engine prints nothing at 0. Read by Tuner.fit.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        # A failed trial's traceback, logged in full at every failure: the console gives its
+        # exception line; the traceback stays in the trial's error.txt (report/failures.md).
+        os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
     _experiment_here[:] = [settings.experiment]
     if settings.resume:  # Tune restores the callbacks the search started with
-        return tune.Tuner.restore(str(settings.experiment), trainable=trainable,
-                                  resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(str(settings.experiment), trainable=trainable,
+                                   resume_unfinished=True, resume_errored=True)
+        # ... and its verbosity: this run's --verbose, and this run's console in place of the
+        # pickled one (an experiment started before the console had none: it gets one).
+        # Private: restore takes no RunConfig; Ray itself edits this one's name and path.
+        run_config = tuner._local_tuner.get_run_config()
+        run_config.verbose = 1 if verbose else 0
+        run_config.callbacks = [c for c in run_config.callbacks or []
+                                if not isinstance(c, Console)] + [console]
+        return tuner
     run_config = tune.RunConfig(
         name=settings.name, storage_path=settings.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        failure_config=tune.FailureConfig(max_failures=settings.max_failures), verbose=1,
-        callbacks=None if settings.grid else [last_trial])  # also without an action: a resume
-        # (with --ensemble) gets it back from tuner.pkl
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        verbose=1 if verbose else 0,  # 0: the console's lines alone
+        callbacks=[console] if settings.grid else [last_trial, console])  # LastTrial also
+        # without an action: a resume (with --ensemble) gets it back from tuner.pkl
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
                        trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)

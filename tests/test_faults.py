@@ -148,7 +148,7 @@ def test_ctrl_c_before_any_trial_reported_stops_quietly(tmp_path):
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if "PENDING" in line:
+        if line.startswith("[0 of "):  # the console's first progress line: trials created
             proc.send_signal(signal.SIGINT)
             break
     out = "".join(lines) + proc.stdout.read()
@@ -366,7 +366,8 @@ def test_resume_reads_the_earlier_hdf5_checkpoints_and_rejects_another_models(tm
     assert _resume(other, {**config, "optimizer": "sgd"}, data) is None  # fewer slots: rejected
 
 
-def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0):
+def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0,
+                 callbacks=()):
     """A real Tuner over fixed configurations, through the suite's own trainable."""
     import ray
     from ray import tune
@@ -389,18 +390,21 @@ def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failur
             param_space={"case": tune.grid_search(configs), **derived},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
             run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures)))
+                                      failure_config=tune.FailureConfig(max_failures),
+                                      callbacks=list(callbacks)))
         return tuner.fit()
     finally:
         ray.shutdown()
 
 
-def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tmp_path):
+def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tmp_path, capsys):
+    from driver.console import Console
+
     results = _grid_search(tmp_path, [
         {"fail_once_at_epoch": 2},                     # raises once, after its epoch-1 checkpoint
         {"optimizer": "adam", "learning_rate": 1e9},   # diverges: the loss turns NaN
         {},                                            # a healthy trial beside them
-    ], max_epochs=3, max_failures=1)
+    ], max_epochs=3, max_failures=1, callbacks=[Console(["case"], live=False)])
     by_case = {tuple(r.config["case"].items()): r for r in results}
     assert len(by_case) == 3
     assert not results.errors, results.errors
@@ -418,6 +422,23 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
     assert "test_accuracy" not in diverged.metrics
     healthy = by_case[()]
     assert healthy.metrics["training_iteration"] == 3 and "test_accuracy" in healthy.metrics
+
+    # the console's line for each (driver/console.py): the failure and its retry, the NaN
+    lines = capsys.readouterr().out.splitlines()
+
+    def line(result, after=""):
+        return next(l for l in lines if l.startswith(f"trial {result.metrics['trial_id']} ")
+                    and after in l)
+    assert line(retried, "failed").endswith(
+        "failed in epoch 2 (RuntimeError: injected fault at epoch 2 (fail_once_at_epoch)); "
+        "retried from its last checkpoint")
+    assert line(retried, "case=").endswith("  3 epochs  val_accuracy "
+                                            f"{retried.metrics_dataframe['val_accuracy'].max():.4f}"
+                                            "  completed")
+    epochs = diverged.metrics["training_iteration"]
+    assert line(diverged).endswith(f"  diverged (loss not finite) at epoch {epochs}"), lines
+    assert line(healthy).endswith("  completed") and "case={}" in line(healthy)
+    assert [l for l in lines if l.startswith("[")][-1].startswith("[3 of 3 trials done, ")
 
 
 @pytest.fixture

@@ -47,6 +47,51 @@ def test_trials_table_holds_every_trial_and_asha_stopped_some(smoke_search):
     assert trials["val_accuracy"].is_monotonic_decreasing  # best first
 
 
+def test_console_reads_at_a_glance_and_agrees_with_the_report(smoke_search):
+    """driver/console.py on a real search: the header, the line while Ray starts, one line per
+    trial that says what the report's table says of it (searched values, epochs, best val
+    accuracy, how it ended), the progress lines with the report's best trial; none of Ray's
+    boxes and tables, no test score before the end, nothing on stderr."""
+    from analysis.results import best_trial, load
+
+    folder, proc = smoke_search
+    lines = proc.stdout.strip().splitlines()
+    assert proc.stderr.strip() == "", proc.stderr[-3000:]
+    assert f"Searching basenet on digits: {SMOKE_BUDGET.num_samples} trials of up to " \
+           f"{SMOKE_BUDGET.max_epochs} epochs" in lines[1]
+    assert lines[2].startswith(f"Results: {folder} (TensorBoard: tensorboard --logdir {folder})")
+    assert lines[3] == "Starting Ray on this machine ..." and lines[4].startswith("Ray is ready")
+    assert lines[5] == f"[0 of {SMOKE_BUDGET.num_samples} trials done, 0:00 elapsed]"
+
+    trials = load(folder).trials
+    for trial in trials.itertuples():
+        line = next(l for l in lines if l.startswith(f"trial {trial.trial_id}  "))
+        how = {"completed": "completed",
+               "stopped": f"stopped by ASHA at epoch {trial.epochs}"}[trial.status]
+        epochs = f"{trial.epochs} epoch{'s' if trial.epochs != 1 else ''}"
+        assert line.endswith(f"  {epochs}  val_accuracy {trial.val_accuracy:.4f}  {how}"), line
+        for key in ["optimizer", "learning_rate", "batch_size", "dropout"]:
+            assert f"{key}=" in line, (key, line)
+        assert f"optimizer={trial.config['optimizer']} " in line
+        assert "model=" not in line and "seed=" not in line  # constants, not searched
+    assert {"completed", "stopped"} <= set(trials["status"])  # both kinds were shown
+
+    progress = [l for l in lines if l.startswith("[")]
+    best = best_trial(trials)
+    assert progress[-1].startswith(f"[{len(trials)} of {len(trials)} trials done, ")
+    assert progress[-1].endswith(f", best val_accuracy {best['val_accuracy']:.4f} "
+                                 f"({best['trial_id']})]"), progress[-1]
+    last_trial_line = max(i for i, l in enumerate(lines) if l.startswith("trial "))
+    assert not any("test" in l.lower() for l in lines[:last_trial_line + 1]
+                   if l.startswith(("trial ", "[")))  # (the header's path may hold "pytest")
+    assert next(i for i, l in enumerate(lines) if l.startswith("Test accuracy")) > last_trial_line
+    out = proc.stdout
+    for ray_own in ["╭", "│", "Trial status", "completed after", "Current best trial",
+                    "View detailed results", "/tmp/ray/session_", "test_accuracy"]:
+        assert ray_own not in out, ray_own
+    assert len(lines) <= len(trials) + 12, out  # a line per trial, a dozen around them
+
+
 def test_search_starts_from_the_reports_configuration(smoke_search):
     folder, _ = smoke_search
     first = load("basenet").points_to_evaluate[0]
