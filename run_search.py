@@ -61,7 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warm-start", metavar="FOLDER",
                    help="start the sampler from an earlier experiment of the same space (its "
                         "finished trials), so a bigger budget builds on a smaller one")
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPU cores per trial")
+    p.add_argument("--cpus-per-trial", type=int,
+                   help="CPU cores per trial (default: 1 for CPU trials; for GPU trials, a GPU "
+                        "node's cores shared among the trials it runs at once)")
     p.add_argument("--gpus-per-trial", type=float,
                    help="GPUs per trial, fractions allowed (default: the space's share when "
                         "GPUs exist, else 0)")
