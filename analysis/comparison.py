@@ -80,26 +80,11 @@ def compare(folders) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
 
 
-def plot(table: pd.DataFrame, path: Path) -> None:
-    """Validation and test accuracy of each search's best trial, the report's number beside."""
-    from analysis.plots import OKABE_ITO, figure
-    labels = [f"{r.experiment}\n{r.space} on {r.dataset}" + ("" if r.finished else
-                                                              " (interrupted)")
-              for r in table.itertuples()]
-    y = range(len(table))
-    with figure(path, figsize=(10, 1.0 * len(table) + 2)) as (fig, ax):
-        ax.barh([i - 0.2 for i in y], table["val_accuracy"], 0.4, color=OKABE_ITO[0],
-                label="validation (best trial)")
-        ax.barh([i + 0.2 for i in y], table["test_accuracy"], 0.4, color=OKABE_ITO[1],
-                label="test (best trial)")
-        if table["reference_test_accuracy"].notna().any():
-            ax.scatter(table["reference_test_accuracy"], [i + 0.2 for i in y], marker="D",
-                       s=60, color="black", zorder=3, label="report's test accuracy")
-        ax.set_yticks(list(y), labels, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1.0)
-        ax.set(xlabel="accuracy", title="Best trial of each search")
-        fig.legend(loc="outside lower center", ncol=3, frameon=False)
+def plot(table: pd.DataFrame, path: Path):
+    """Validation and test accuracy of each search's best trial, the report's number beside, on
+    an accuracy axis zoomed to the data (analysis/plots.py draws it). Returns the figure."""
+    from analysis.plots import comparison
+    return comparison(table, path)
 
 
 def write(table: pd.DataFrame, out) -> Path:

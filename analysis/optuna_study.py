@@ -24,9 +24,11 @@ holds one Optuna trial per Ray trial, in the order they started:
     user_attrs            trial_id (Ray's), status, epochs, test_accuracy, params (count or None)
     datetime_start/_complete  the trial's first report minus its first epoch, plus its time
 
-importances(res) ranks the searched parameters with fANOVA (optuna.importance, seed 0) over the
-completed and the stopped trials, each scored by its best val_accuracy (Optuna's own importance
-would see only COMPLETE trials, and ASHA leaves few of those).
+importances(res) ranks the searched parameters on the basis optuna-dashboard uses for this very
+study, so that the report and the dashboard show the same numbers: Optuna's default evaluator
+(PED-ANOVA) over the COMPLETE trials, those that ran the whole budget, each at its best
+val_accuracy. Trials ASHA stopped are left out: a score after 2 epochs is no rival to one after
+20, and mixing them ranks what makes a trial learn fast, not what makes it good.
 """
 
 from __future__ import annotations
@@ -174,39 +176,62 @@ def write(res: Results) -> Path:
     return final
 
 
-def importances(res: Results) -> tuple[pd.DataFrame, str]:
-    """(table of parameter, importance, best first; or empty) and a one-line note on how it was
-    computed or why it was not."""
+def importances(res: Results) -> tuple[pd.DataFrame, str, str]:
+    """(table of parameter, importance, best first; or empty), a one-line note that states the
+    basis or why there is none, and that basis in a few words (the plot's title)."""
+    import warnings
     optuna = _quiet()
     dists, source = distributions(res)
     searched = {k: d for k, d in dists.items() if not d.single()}
-    scored = res.trials[res.trials["status"].isin(["completed", "stopped"])
-                        & res.trials["val_accuracy"].notna()]
     empty = pd.DataFrame({"parameter": pd.Series(dtype="str"),
                           "importance": pd.Series(dtype="float64")})
     if len(searched) < 2:
         return empty, (f"Importance needs two searched parameters or more; this search has "
-                       f"{len(searched)} ({', '.join(searched) or 'none'}).")
-    if len(scored) < MIN_TRIALS:
-        return empty, (f"Importance needs {MIN_TRIALS} completed or stopped trials; this search "
-                       f"has {len(scored)}.")
+                       f"{len(searched)} ({', '.join(searched) or 'none'})."), ""
+    # The study optuna.db holds, trial for trial: what the dashboard reads is what is ranked here.
     study = optuna.create_study(direction="minimize" if res.mode == "min" else "maximize")
-    study.add_trials(frozen_trials(res, searched, states={"completed": "COMPLETE",
-                                                          "stopped": "COMPLETE"}))
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    try:
-        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (ValueError, RuntimeError, ArithmeticError, AssertionError) as e:
-        return empty, f"Importance could not be computed: {type(e).__name__} {e}"
-    used = sum(1 for t in study.trials if t.state.name == "COMPLETE"
-               and set(found) <= set(t.params))
+    study.add_trials(frozen_trials(res, dists))
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    stopped = sum(t.state.name == "PRUNED" for t in study.trials)
+    others = len(study.trials) - len(complete) - stopped
+    left_out = ", ".join(part for part in (
+        f"{stopped} stopped early by ASHA" if stopped else "",
+        f"{others} diverged, failed or unfinished" if others else "") if part)
+    basis = (f"over the {len(complete)} trial{'s' if len(complete) != 1 else ''} that ran the "
+             f"whole budget (COMPLETE in optuna.db), each at its best {res.metric}")
+    why_not_stopped = (f"; left out: {left_out} (a score after fewer epochs is not comparable "
+                       f"with a full one)" if left_out else "")
+    if len(complete) < MIN_TRIALS:
+        return empty, (f"No importance: only {len(complete)} trial"
+                       f"{'s' if len(complete) != 1 else ''} ran the whole budget, and "
+                       f"importance is computed over those alone (COMPLETE in optuna.db), each "
+                       f"at its best {res.metric}, from {MIN_TRIALS} of them up"
+                       f"{why_not_stopped}. optuna-dashboard ranks the same "
+                       f"{len(complete)}: treat its importance as noise. More trials, or a "
+                       f"higher `--grace-period`, leave more complete."), ""
+    with warnings.catch_warnings():  # "too few trials", "experimental": the note says as much
+        warnings.simplefilter("ignore")
+        try:
+            found = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+        except (ValueError, RuntimeError, ArithmeticError, AssertionError) as e:
+            return empty, f"Importance could not be computed: {type(e).__name__} {e}", ""
+    found = {k: v for k, v in found.items() if k in searched}
     if not found or any(math.isnan(v) for v in found.values()):
-        return empty, "Importance could not be computed: every trial scored the same."
+        return empty, "Importance could not be computed: every trial scored the same.", ""
     table = pd.DataFrame({"parameter": list(found), "importance": list(found.values())})
     table = table.astype({"parameter": "str", "importance": "float64"})
+    note = (f"Importance (PED-ANOVA, Optuna's default and optuna-dashboard's: how far each "
+            f"parameter's values among the best 10% of trials lie from those of all of them; "
+            f"sums to 1) {basis}{why_not_stopped}. optuna-dashboard shows the same numbers "
+            f"(distributions from {source})")
+    if len(set(found.values())) == 1 < len(found):  # Optuna's answer when nothing separates
+        note += ("; no parameter separates the best trials from the rest (the best ones tie, "
+                 "or share every value), so each gets an equal share")
+    if len(complete) < 10:  # the best 10% of fewer than 10 trials is the single best one
+        note += (f". Only {len(complete)} trials: the best 10% is the single best trial, so "
+                 f"read this as a rough guide")
     missing = sorted(set(searched) - set(found))
-    note = (f"fANOVA importance of the best val_accuracy over {used} completed and stopped "
-            f"trials (distributions from {source})")
     if missing:
-        note += f"; {', '.join(missing)} not in every trial, left out"
-    return table, note + "."
+        note += f"; {', '.join(missing)} in no complete trial, left out"
+    return table, note + ".", f"{len(complete)} complete trials"

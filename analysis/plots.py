@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +45,28 @@ def figure(path: Path, *args, **kwargs):
             yield fig, axes
             fig.savefig(path, dpi=100)
         finally:
-            plt.close(fig)
+            plt.close(fig)  # off pyplot's list; the Figure itself stays readable by its caller
 
 
-def save_plot(draw, path: Path) -> None:
+def zoom(values, pad: float = 0.08, low: float | None = 0.0, high: float | None = 1.0,
+         least: float = 0.02) -> tuple[float, float]:
+    """Axis limits that hug the data: its range plus `pad` of it each side, at least `least`
+    wide (one value, or several equal), clipped to [low, high] where given (an accuracy axis
+    has no room below 0 or above 1). A fixed 0-1 axis makes 0.955 and 0.986 look alike."""
+    v = np.asarray([x for x in np.ravel(values) if x is not None and np.isfinite(x)], float)
+    if not v.size:
+        return (low if low is not None else 0.0), (high if high is not None else 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    margin = max((hi - lo) * pad, (least - (hi - lo)) / 2, 0.0)
+    lo, hi = lo - margin, hi + margin
+    return (max(lo, low) if low is not None else lo), (min(hi, high) if high is not None else hi)
+
+
+def save_plot(draw, path: Path):
     """Call draw(ax) on a fresh figure and save it as PNG (the studies' tables)."""
     with figure(path, figsize=(9, 5)) as (fig, ax):
         draw(ax)
+    return fig
 
 
 def _status_legend(fig, statuses, extra=()):
@@ -62,7 +78,7 @@ def _status_legend(fig, statuses, extra=()):
 
 
 
-def curves(res: Results, path: Path, top: int = 5) -> None:
+def curves(res: Results, path: Path, top: int = 5):
     """Train and validation loss and accuracy per epoch of the `top` best trials."""
     from matplotlib.ticker import MaxNLocator
     with figure(path, 1, 2, figsize=(12, 4.5)) as (fig, axes):
@@ -80,9 +96,10 @@ def curves(res: Results, path: Path, top: int = 5) -> None:
         handles, labels = axes[1].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right upper", fontsize=8,
                    title="trial (solid: train, dashed: validation)", title_fontsize=8)
+    return fig
 
 
-def search(res: Results, path: Path) -> None:
+def search(res: Results, path: Path):
     """Validation accuracy per epoch of every trial, by status: where ASHA stopped which."""
     from matplotlib.ticker import MaxNLocator
     status = res.trials.set_index("trial_id")["status"]
@@ -95,6 +112,7 @@ def search(res: Results, path: Path) -> None:
                title=f"Every trial: {len(res.trials)} trials, {len(res.epochs)} epochs trained")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _status_legend(fig, status[status.index.isin(res.epochs["trial_id"])])
+    return fig
 
 
 def _axis(values: pd.Series, dist):
@@ -128,9 +146,40 @@ def _param_values(res: Results, name: str) -> pd.Series:
                      index=res.trials.index, dtype=object)  # no casting: 2 stays 2, None None
 
 
-def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = None) -> None:
+LABEL_PT = 7  # the value labels on the parallel axes
+
+
+def _spaced(ticks: list, labels: list[str], height_in: float) -> list[tuple[float, str]]:
+    """The (position, label) pairs of one parallel axis that fit its height without touching:
+    every k-th of many categories, and one label where all ticks say the same (equal scores)."""
+    pairs = list(dict(zip(labels, ticks)).items())  # equal labels: the first position only
+    gap = 1.6 * LABEL_PT / 72 / max(height_in, 1e-9)  # one line of text and room, in [0, 1]
+    kept: list[tuple[float, str]] = []
+    for label, t in sorted(pairs, key=lambda p: p[1]):
+        if not kept or t - kept[-1][0] >= gap:
+            kept.append((t, label))
+    return kept
+
+
+def _wrapped(name: str, width: int = 14) -> str:
+    """A long parameter name broken at its underscores, so that neighbouring names never meet."""
+    if len(name) <= width or "_" not in name:
+        return name
+    parts, lines = name.split("_"), [""]
+    for part in parts:
+        piece = part if not lines[-1] else "_" + part
+        if lines[-1] and len(lines[-1] + piece) > width:
+            lines[-1] += "_"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
+def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = None):
     """Parallel coordinates of every trial, one axis per searched parameter, the last one the
-    best validation accuracy; each trial a line coloured by it."""
+    best validation accuracy (its range is the data's); each trial a line coloured by it.
+    Returns the figure."""
     import matplotlib
     names = order or sorted(dists)
     acc = res.trials["val_accuracy"].astype(float)
@@ -142,7 +191,8 @@ def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = No
     acc_ticks = np.linspace(lo, hi, 5)
     columns.append(((acc - lo) / (hi - lo), [(v - lo) / (hi - lo) for v in acc_ticks],
                     [f"{v:.3g}" for v in acc_ticks], False))
-    with figure(path, figsize=(max(7, 1.9 * len(columns) + 2), 5.5)) as (fig, ax):
+    height, width = 5.5, max(7, 1.9 * len(columns) + 2)
+    with figure(path, figsize=(width, height)) as (fig, ax):
         x = np.arange(len(columns))
         ys = np.array([c[0].to_numpy(dtype=float) for c in columns]).T  # trials x axes
         styles = {"completed": "-", "stopped": "--"}
@@ -153,21 +203,29 @@ def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = No
                     marker="o", markersize=3, alpha=0.9)
         for xi, (_, ticks, labels, _) in zip(x, columns):
             ax.axvline(xi, color="0.3", linewidth=0.8)
-            for t, label in zip(ticks, labels):
-                ax.text(xi - 0.04, t, label, ha="right", va="center", fontsize=7)
-        ax.set_xticks(x, [*names, "val accuracy"])
+            # the axes take about 3/4 of the figure's height; on a white box, so that the
+            # lines crossing behind a label leave it legible
+            for t, label in _spaced(ticks, labels, 0.75 * height / 1.1):
+                ax.text(xi - 0.04, t, label, ha="right", va="center", fontsize=LABEL_PT,
+                        zorder=5, bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                                        "edgecolor": "none", "alpha": 0.85})
+        ax.set_xticks(x, [_wrapped(n) for n in [*names, "val accuracy"]])
         ax.set_yticks([])
         ax.set_xlim(-0.5, len(columns) - 0.8)
         ax.set_ylim(-0.05, 1.05)
         ax.grid(False)
-        ax.set_title(f"Parallel coordinates: {len(res.trials)} trials, coloured by best "
-                     "validation accuracy\n(solid: completed, dashed: stopped by ASHA, dotted: "
-                     "diverged, failed or unfinished; grey: no result)")
+        # about 10 characters of the title's size to an inch of figure, the colorbar's aside
+        ax.set_title("\n".join(textwrap.wrap(
+            f"Parallel coordinates: {len(res.trials)} trials, coloured by best validation "
+            "accuracy", int(width * 10))
+            + textwrap.wrap("(solid: completed, dashed: stopped by ASHA, dotted: diverged, "
+                            "failed or unfinished; grey: no result)", int(width * 10))))
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax,
                      label="best validation accuracy")
+    return fig
 
 
-def slices(res: Results, path: Path, dists: dict, order: list[str] | None = None) -> None:
+def slices(res: Results, path: Path, dists: dict, order: list[str] | None = None):
     """Best validation accuracy against each searched parameter (categorical ones too)."""
     names = order or sorted(dists)
     cols = 2 if len(names) == 4 else min(len(names), 3) or 1
@@ -191,7 +249,9 @@ def slices(res: Results, path: Path, dists: dict, order: list[str] | None = None
                 ax.scatter(xs, acc.to_numpy()[pick], color=colour, marker=marker, s=36,
                            alpha=0.85, edgecolors="white", linewidths=0.5)
             if categorical:
-                ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
+                # upright, many names side by side meet (a slant only hides that they do)
+                ax.set_xticks(range(len(labels)), labels,
+                              rotation=90 if len(labels) > 4 else 0)
                 ax.set_xlim(-0.5, len(labels) - 0.5)
             elif getattr(dist, "log", False):
                 ax.set_xscale("log")
@@ -202,6 +262,7 @@ def slices(res: Results, path: Path, dists: dict, order: list[str] | None = None
             ax.set_visible(False)
         fig.suptitle("Validation accuracy against each hyperparameter")
         _status_legend(fig, res.trials.loc[acc.notna(), "status"])
+    return fig
 
 
 def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -215,15 +276,44 @@ def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto(res: Results, path: Path) -> None:
-    """Best validation accuracy against model parameters and against training time, each with
-    its Pareto front (no other trial is both cheaper and more accurate)."""
-    from matplotlib.lines import Line2D
+def _time_column(trials: pd.DataFrame) -> str:
+    """The trials' training-time column: `training_time_s`, named `time` in older code."""
+    return "training_time_s" if "training_time_s" in trials.columns else "time"
+
+
+def pareto_panels(res: Results) -> list[dict]:
+    """What pareto.png draws, panel by panel: {column, label, data (the trials with a score and a
+    cost), front (trial ids on the Pareto front)}.
+
+    A cost axis is drawn only where the trials differ in it: with one model size for all, the
+    parameter panel would be a vertical stripe that says nothing. The front is drawn over the
+    trials that ran their whole budget: one that ASHA stopped after an epoch is cheap because it
+    was stopped, not a configuration anyone would pick, so it is shown (marked as stopped) but
+    never on the front. Without completed trials (a search stopped early) there is no front."""
     usable = res.trials[res.trials["val_accuracy"].notna()]
-    with figure(path, 1, 2, figsize=(12, 5), sharey=True) as (fig, axes):
-        for ax, column, label in [(axes[0], "params", "model parameters"),
-                                  (axes[1], "time", "training time of the trial (s)")]:
-            data = usable[usable[column].notna()]
+    panels = []
+    for column, label in [("params", "model parameters"),
+                          (_time_column(res.trials), "training time of the trial (s)")]:
+        data = usable[usable[column].notna()]
+        if column == "params" and data[column].nunique() < 2:
+            continue
+        full = data[data["status"] == "completed"]
+        front = full["trial_id"].iloc[pareto_front(full[column].to_numpy(dtype=float),
+                                                   full["val_accuracy"].to_numpy(dtype=float))]
+        panels.append({"column": column, "label": label, "data": data, "front": list(front)})
+    return panels
+
+
+def pareto(res: Results, path: Path):
+    """Best validation accuracy against model parameters (where the trials differ in size) and
+    against training time, each with the Pareto front of the completed trials (no other
+    completed trial is both cheaper and more accurate). Returns the figure."""
+    from matplotlib.lines import Line2D
+    panels = pareto_panels(res)
+    with figure(path, 1, len(panels), figsize=(6 * len(panels) + 0.5, 5), sharey=True,
+                squeeze=False) as (fig, axes):
+        for ax, panel in zip(axes[0], panels):
+            data, column = panel["data"], panel["column"]
             cost = data[column].to_numpy(dtype=float)
             score = data["val_accuracy"].to_numpy(dtype=float)
             for status, (colour, marker) in STATUS_STYLE.items():
@@ -231,30 +321,64 @@ def pareto(res: Results, path: Path) -> None:
                 if pick.any():
                     ax.scatter(cost[pick], score[pick], color=colour, marker=marker, s=40,
                                alpha=0.85, edgecolors="white", linewidths=0.5, zorder=2)
-            if len(data):
-                front = pareto_front(cost, score)
-                ax.step(cost[front], score[front], where="post", color="black", linewidth=1.2,
-                        zorder=1)
-                ax.scatter(cost[front], score[front], s=130, facecolors="none",
-                           edgecolors="black", linewidths=1.4, zorder=3)
-                if column == "params" and cost.min() > 0 and cost.max() / cost.min() > 20:
-                    ax.set_xscale("log")
-            ax.set(xlabel=label, title=f"Accuracy against {label.split(' (')[0]}")
-        axes[0].set_ylabel("best validation accuracy")
+            on = data.set_index("trial_id").loc[panel["front"]]
+            if len(on):
+                ax.step(on[column], on["val_accuracy"], where="post", color="black",
+                        linewidth=1.2, zorder=1)
+                ax.scatter(on[column], on["val_accuracy"], s=130, facecolors="none",
+                           edgecolors="black", linewidths=1.4, zorder=3, gid="pareto front")
+            if column == "params" and cost.min() > 0 and cost.max() / cost.min() > 20:
+                ax.set_xscale("log")
+            ax.set(xlabel=panel["label"], title=f"Accuracy against {panel['label'].split(' (')[0]}")
+        axes[0][0].set_ylim(*zoom(res.trials["val_accuracy"]))
+        axes[0][0].set_ylabel("best validation accuracy")
         front_handle = Line2D([], [], color="black", marker="o", markerfacecolor="none",
-                              markersize=10, label="Pareto front")
-        _status_legend(fig, usable["status"], extra=[front_handle])
-        fig.suptitle("What it cost: accuracy against model size and training time")
+                              markersize=10, label="Pareto front (completed trials only)")
+        _status_legend(fig, res.trials.loc[res.trials["val_accuracy"].notna(), "status"],
+                       extra=[front_handle])
+        fig.suptitle("What it cost: accuracy against model size and training time"
+                     if len(panels) == 2 else
+                     "What it cost: accuracy against training time\n(every trial has the same "
+                     "model size)")
+    return fig
 
 
-def importance(table: pd.DataFrame, path: Path, note: str) -> None:
-    """Horizontal bars of the importances, largest on top."""
+def importance(table: pd.DataFrame, path: Path, basis: str):
+    """Horizontal bars of the importances, largest on top; `basis` (which trials) in the title."""
     with figure(path, figsize=(8, 0.55 * len(table) + 1.8)) as (fig, ax):
         ax.barh(table["parameter"], table["importance"], color=OKABE_ITO[0])
         for y, v in enumerate(table["importance"]):
             ax.text(v, y, f" {v:.2f}", va="center", fontsize=9)
         ax.invert_yaxis()
         ax.set_xlim(0, max(1e-9, table["importance"].max()) * 1.18)
-        ax.set(xlabel="importance: share of the variance of val accuracy (fANOVA; sums to 1)",
-               title=f"Hyperparameter importance ({note.split(' (')[0].split(' over ')[-1]})")
+        ax.set(xlabel="importance (PED-ANOVA, as optuna-dashboard; sums to 1)",
+               title=f"Hyperparameter importance over {basis}")
         ax.grid(axis="y", visible=False)
+    return fig
+
+
+def comparison(table: pd.DataFrame, path: Path):
+    """Validation and test accuracy of each search's best trial, the report's number beside it:
+    dots on an axis zoomed to the data (bars would have to start at 0, and on a 0-1 axis 0.955
+    and 0.986 look alike). Returns the figure."""
+    labels = [f"{r.experiment}\n{r.space} on {r.dataset}" + ("" if r.finished else
+                                                              " (interrupted)")
+              for r in table.itertuples()]
+    y = np.arange(len(table))
+    with figure(path, figsize=(10, 0.8 * len(table) + 2)) as (fig, ax):
+        for column, offset, colour, marker, label in [
+                ("val_accuracy", -0.15, OKABE_ITO[0], "o", "validation (best trial)"),
+                ("test_accuracy", 0.0, OKABE_ITO[1], "s", "test (best trial)"),
+                ("reference_test_accuracy", 0.15, "black", "D", "report's test accuracy")]:
+            values = table[column].astype(float)
+            if values.notna().any():
+                ax.scatter(values, y + offset, color=colour, marker=marker, s=60, zorder=3,
+                           label=label)
+        ax.set_yticks(list(y), labels, fontsize=8)
+        ax.set_ylim(len(table) - 0.5, -0.5)  # the first search on top
+        ax.set_xlim(*zoom(table[["val_accuracy", "test_accuracy",
+                                 "reference_test_accuracy"]].astype(float).to_numpy()))
+        ax.set(xlabel="accuracy (the axis spans the data, not 0-1)",
+               title="Best trial of each search")
+        fig.legend(loc="outside lower center", ncol=3, frameon=False)
+    return fig

@@ -3,10 +3,12 @@ the entry point):
 
     trials.{csv,md}      every trial, best first: status, epochs, config, scores, time
     best.{csv,md}        the best configuration beside the report's reference accuracy
-    importance.{csv,md,png}  what mattered: fANOVA importance of each searched hyperparameter
+    importance.{csv,md,png}  what mattered: importance of each searched hyperparameter over the
+                         complete trials (optuna-dashboard's basis and numbers)
     parallel.png         every trial across the hyperparameters, coloured by val accuracy
     slice.png            val accuracy against each hyperparameter
-    pareto.png           what it cost: accuracy against model parameters and training time
+    pareto.png           what it cost: accuracy against training time (and model size where
+                         it differs), the front over completed trials
     failures.{csv,md}    diverged, failed and retried trials: epoch and reason
     curves.png, search.png   learning curves of the best trials; every trial's val accuracy
     table.{csv,md,tex,png}   a study's rebuilt report table (analysis/studies.py)
@@ -212,12 +214,12 @@ def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
 
     dists, _ = optuna_study.distributions(res)
     searched = {k: d for k, d in dists.items() if not d.single()}
-    importance, note = optuna_study.importances(res)
+    importance, note, basis = optuna_study.importances(res)
     save_table(importance, out, "importance")
     files.append("[importance](importance.md)")
     lines += ["## What mattered: hyperparameter importance", "", note, ""]
     if len(importance):
-        plots.importance(importance, out / "importance.png", note)
+        plots.importance(importance, out / "importance.png", basis)
         files.append("[importance.png](importance.png)")
         lines += ["![hyperparameter importance](importance.png)", "", _md(importance)]
     order = [p for p in importance["parameter"] if p in searched] + sorted(
@@ -232,11 +234,17 @@ def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
                   "![parallel coordinates](parallel.png)", "", "![val accuracy against each "
                   "hyperparameter](slice.png)", ""]
     if scored:
+        panels = plots.pareto_panels(res)
         plots.pareto(res, out / "pareto.png")
         files.append("[pareto.png](pareto.png)")
-        lines += ["## What it cost", "", "Circled: the Pareto front, the trials no other trial "
-                  "beats on both accuracy and cost.", "", "![accuracy against parameters and "
-                  "time](pareto.png)", ""]
+        same = ("" if any(p["column"] == "params" for p in panels) else
+                " Every trial has the same model size, so only training time is drawn.")
+        stopped = ((res.trials["status"] == "stopped") & res.trials["val_accuracy"].notna()).sum()
+        off = (f" The {stopped} trials ASHA stopped are drawn (squares) but left off the front: "
+               f"they are cheap because they were stopped." if stopped else "")
+        lines += ["## What it cost", "", "Circled: the Pareto front of the trials that ran "
+                  "their whole budget, those no other such trial beats on both accuracy and "
+                  "cost." + off + same, "", "![accuracy against cost](pareto.png)", ""]
     if len(res.epochs):
         plots.curves(res, out / "curves.png")
         plots.search(res, out / "search.png")

@@ -296,17 +296,16 @@ def test_report_has_every_new_table_and_picture(results):
                 assert f"]({file.name})" in readme, (name, file.name)
         importance = pd.read_csv(out / "importance.csv")
         res = load(folder)
-        scored = res.trials["status"].isin(["completed", "stopped"]).sum()
-        if name == "basenet":
-            assert scored >= 4 and len(importance) == 4
-            assert set(importance["parameter"]) == {"optimizer", "learning_rate", "batch_size",
-                                                    "dropout"}
-            assert importance["importance"].sum() == pytest.approx(1.0)
+        # importance ranks the complete trials alone (tests/test_report_honest.py checks its
+        # basis and numbers); ASHA seldom leaves 4 of the smoke search's 6 complete
+        complete = (res.trials["status"] == "completed").sum()
+        if name == "basenet" and complete >= 4:
+            assert len(importance) == 4
             png_ok(out / "importance.png")
-            assert "fANOVA importance" in readme
-        else:  # a study searches one parameter; the interrupted search has too few trials
+        else:  # a study searches one parameter; the others have too few complete trials
             assert importance.empty and not (out / "importance.png").exists()
-            assert re.search(r"Importance needs (two searched parameters|4 completed)", readme)
+            assert re.search(r"Importance needs two searched parameters|No importance: only "
+                             r"\d+ trials? ran the whole budget", readme)
         failures = pd.read_csv(out / "failures.csv")
         assert list(failures.columns) == ["trial_id", "status", "retried", "epoch", "reason"]
         assert failures.empty and "No trial diverged, failed or was retried." in readme
