@@ -22,13 +22,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d')}"
 
 
-def search(storage: Path, name: str, *args, checkout: Path = ROOT) -> tuple[float, Path]:
+def search(storage: Path, name: str, *args, checkout: Path = ROOT, env: dict | None = None
+           ) -> tuple[float, Path]:
     """Run `python run_search.py ...` as a user would, from `checkout` (this one, or a worktree
-    of another commit); (wall seconds, experiment folder)."""
+    of another commit), with `env` added to the environment; (wall seconds, experiment folder)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "run_search.py", "--storage-path", str(storage),
                            "--name", name, *map(str, args)], cwd=checkout, capture_output=True,
-                          text=True)
+                          text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
