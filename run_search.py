@@ -136,7 +136,7 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     code = main()
     # Everything is written and Ray is down. The interpreter's last collections would walk the
-    # millions of objects Ray, pandas and matplotlib left (1.2 s of the headline search's wall
-    # time); frozen, they are left to the operating system.
+    # millions of objects Ray, pandas and matplotlib left (docs/benchmarks.md, "Mechanisms in the
+    # code"); frozen, they are left to the operating system.
     gc.freeze()
     sys.exit(code)

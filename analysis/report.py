@@ -183,8 +183,9 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
 def prepare() -> None:
     """Import what `write` imports as it goes, by making what it makes: an SQLite study storage
     (SQLAlchemy, Alembic; in memory here), Optuna's importance evaluators (scikit-learn's
-    forests), a figure. About 1-2 s that the driver spends in a thread while the search's last
-    trial runs, so that its report is written that much sooner."""
+    forests), a figure. Time that the driver spends in a thread while the search's last trial
+    runs, so that its report is written that much sooner (docs/benchmarks.md, "Mechanisms in the
+    code")."""
     import optuna.importance  # noqa: F401
 
     optuna.storages.RDBStorage("sqlite:///:memory:").engine.dispose()

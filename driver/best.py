@@ -18,8 +18,9 @@ from driver import child
 
 
 class Tester:
-    """The spawned child process that tests, with Keras imported (about 2.5 s), at the lowest CPU
-    priority: started by `start` as the search starts, its import takes the cycles that Ray's
+    """The spawned child process that tests, with Keras imported (which takes seconds:
+    docs/benchmarks.md, "Mechanisms in the code"), at the lowest CPU priority: started by `start`
+    as the search starts, its import takes the cycles that Ray's
     start and the trials leave idle (without an ensemble, by the first `submit`). TensorFlow
     never holds GPU memory in the driver."""
 
@@ -29,7 +30,7 @@ class Tester:
     def start(self, members: list[tuple[dict, Path]] = ()) -> None:
         """Start the process; with `members` ((config, checkpoint folder) of finished trials,
         needs the data), their test-set probabilities are computed next and kept in it, so that
-        `score_best_trial` finds those it needs ready (about 0.4 s each on digits)."""
+        `score_best_trial` finds those it needs ready."""
         if self._pool is None:
             self._pool = child.pool(_prepare)
             self._pool.submit(int)  # the process starts now, not at the first real task

@@ -44,13 +44,14 @@ DRIVER_ENV = {
     "RAY_DEDUP_LOGS_SKIP_REGEX": TENSORFLOW_STARTUP_LINES,
     # Tune snapshots the experiment after every `num_to_keep` (2) checkpoints of a trial, and
     # warns in three lines each time two such snapshots come within 5 s that they "may become a
-    # bottleneck": 58 times in a default digits search, whose snapshots cost the driver about
-    # 0.6 s of CPU in all (py-spy, docs/benchmarks.md). 0 turns the warning off.
+    # bottleneck": dozens of times in a default digits search, whose snapshots cost the driver
+    # little CPU (docs/benchmarks.md, "Mechanisms in the code"). 0 turns the warning off.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     # The Ray started here (not a cluster's) starts one idle Python worker per CPU when this
     # driver connects, for tasks to come. Tune gives each trial actor an environment of its own
-    # (PL_DISABLE_FORK=1), so no trial ever runs in one: they imported Ray (1.0 s of CPU for the
-    # two of the 2-core development box) while the trial actors started, and ended unused.
+    # (PL_DISABLE_FORK=1), so no trial ever runs in one: they imported Ray, taking CPU from the
+    # trial actors as those started, and ended unused (docs/benchmarks.md, "Mechanisms in the
+    # code").
     "RAY_prestart_worker_first_driver": "0",
 }
 for _name, _value in DRIVER_ENV.items():

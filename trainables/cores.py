@@ -5,8 +5,8 @@ one-CPU trials on two cores the scheduler moves their threads (Python driving Ke
 compute thread, tf.data's) between the cores, and each move leaves a cache cold. A trial process
 that claims cores for its lifetime (an exclusive lock per core, which the kernel releases when the
 process ends, so a crashed actor frees its cores) and pins every thread to them keeps its caches:
-two trials at a time on the 2-core development box ran their search loop 2-11% faster (median 5%,
-four pairs run alternately, docs/benchmarks.md); one at a time was unchanged. When every core of the
+two trials at a time on the 2-core development box ran faster in every pair measured
+(docs/benchmarks.md, "Mechanisms in the code"); one at a time was unchanged. When every core of the
 process's allowed set is claimed (more trial processes than cores, or another search on the same
 machine), a process stays unpinned, as before.
 """

@@ -47,7 +47,8 @@ def holdout(x, y, fraction: float, seed: int = SEED):
 
     The split of scikit-learn's (1.9) `train_test_split(x, y, test_size=fraction, stratify=y,
     random_state=seed)` (StratifiedShuffleSplit, and ShuffleSplit for the plain one), written
-    here: importing scikit-learn cost every search 1 s before Ray could start, and the split,
+    here: importing scikit-learn delayed every search before Ray could start
+    (docs/benchmarks.md, "Mechanisms in the code"), and the split,
     part of the dataset, no longer depends on its version. tests/test_datasets.py checks that
     the two agree."""
     y = np.asarray(y)

@@ -24,8 +24,8 @@ def load_digits() -> Data:
     """scikit-learn's bundled 8x8 digits, upscaled (bilinear) to 32x32x3: 60/20/20 stratified split.
 
     Its file is read as `sklearn.datasets.load_digits` reads it, without importing scikit-learn
-    (with `holdout`'s split, 1 s of a search's start; the report imports it as the last trial
-    runs)."""
+    (with `holdout`'s split, part of a search's start before Ray: docs/benchmarks.md,
+    "Mechanisms in the code"; the report imports it as the last trial runs)."""
     from scipy.ndimage import zoom
 
     table = np.loadtxt(_bundled_digits(), delimiter=",")

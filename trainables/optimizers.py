@@ -95,8 +95,9 @@ def _without_all_reduce(optimizer):
     one replica of no strategy. That all-reduce is a graph-mode tf.custom_gradient, which
     registers a new gradient function in TensorFlow's process-wide gradient registry and never
     removes it; its closure holds the traced gradients, so every trial's train-step graph
-    (1,000-3,000 operations) stayed alive in a reused actor after clear_session: +10-20 MiB per
-    trial (tensorflow#62854, keras#17458). With one replica the sum is the gradients themselves,
+    (1,000-3,000 operations) stayed alive in a reused actor after clear_session, its memory
+    growing with every trial (tensorflow#62854, keras#17458; docs/benchmarks.md, "Memory of a
+    reused process"). With one replica the sum is the gradients themselves,
     so they pass through unchanged (bit-identical weights; tests/test_speed.py keeps both)."""
     import tensorflow as tf
 
@@ -120,8 +121,8 @@ def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1
 
     Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
     first trace of the train step; a tf.function whose first trace creates variables is traced
-    a second time, so every trial traced its train step twice (0.3-0.5 s each for BaseNet on
-    2 cores). Built here on symbolic inputs (the same variables, all zeros: nothing random is
+    a second time, so every trial traced its train step twice (docs/benchmarks.md, "Mechanisms
+    in the code"). Built here on symbolic inputs (the same variables, all zeros: nothing random is
     drawn, the weights stay bit-identical), the step is traced once. tests/test_speed.py keeps
     both true."""
     import tensorflow as tf

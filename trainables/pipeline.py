@@ -107,9 +107,9 @@ def _tf_options() -> tf.data.Options:
     trainable set it, else the machine's), one thread per op inside it; parallel maps use all of
     it, prefetch buffers grow as the model waits (tf.data's fixed rules, not its autotuner).
 
-    tf.data's autotuner costs a trial that has one core to itself about 0.1 s per epoch, most of
-    it after the epoch's last batch (iterators of an autotuned pipeline end slowly when no other
-    core is free): a BaseNet epoch on digits took 0.31 s with it and 0.22 s without, two trials
+    tf.data's autotuner slows every epoch of a trial that has one core to itself, most of the
+    loss after the epoch's last batch (iterators of an autotuned pipeline end slowly when no other
+    core is free). Measured ("Mechanisms in the code") on BaseNet epochs on digits, two trials
     at a time on 2 cores (docs/benchmarks.md). A GPU trial has several cores (driver/cluster.py's
     cpu_share) and keeps it off too: with it off each parallel map runs min(16, pool size) calls
     at once, the autotuner's own starting point and ceiling, so it could only take threads away
@@ -168,8 +168,8 @@ def augment_chunk(shape, batch_size: int) -> int:
     """Images augmented per call: the largest power of two whose float32 pixels fit in
     AUGMENT_CHUNK_VALUES (256 at 32x32x3), or the batch if larger (224x224 images: the batch).
     One size for every batch size, so a process compiles the augmentation once per image shape,
-    not once per batch size (about 0.9 s each). The epoch's cost does not depend on it (chunks of
-    32, 256 and 2048 images: the same, docs/benchmarks.md)."""
+    not once per batch size. The epoch's cost does not depend on the chunk's size
+    (docs/benchmarks.md, "Mechanisms in the code")."""
     per_image = int(np.prod(shape))
     return max(batch_size, 2 ** max(0, math.floor(math.log2(AUGMENT_CHUNK_VALUES / per_image))))
 
@@ -227,7 +227,7 @@ def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, s
     (see `_random_transforms`) applied by `_affine_bilinear`, all in one XLA-compiled function
     per image shape, `size` and process: flip, zoom and rotation are arguments (off is a flip
     probability of 0 and a range of [1, 1] or [0, 0]: the identity, exactly), so every trial of
-    a search shares one compile (about 0.9 s) instead of compiling, and keeping, one per
+    a search shares one compile instead of compiling, and keeping, one per
     setting. The images are padded to `size` (the chunk, `augment_chunk`) so XLA compiles one
     shape; a reused Ray actor compiles once for all its trials."""
     height, width, channels = x.shape[1:]
@@ -294,8 +294,8 @@ def _random_transforms(n, seed, height: int, width: int, flip, zoom, rotation):
 def _affine_bilinear(images, transforms):
     """Bilinear sampling of (B, H, W, C) images at `transforms`' coordinates, edges filled with the
     nearest pixel (coordinates clamped): ImageProjectiveTransformV3(BILINEAR, NEAREST) as four
-    gathers and a weighted sum, which XLA fuses: about 4x faster than that op on CPU (1.1 ms
-    against 4.6 ms for 64 CIFAR images, 2 cores)."""
+    gathers and a weighted sum, which XLA fuses: faster than that op on CPU (docs/benchmarks.md,
+    "Mechanisms in the code")."""
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     y_out, x_out = tf.meshgrid(tf.range(height, dtype=tf.float32),
                                tf.range(width, dtype=tf.float32), indexing="ij")

@@ -1,10 +1,11 @@
 """Compiled models kept across the trials of one process (a reused Ray actor), so a trial does not
 trace Keras's train and test functions again.
 
-Tracing the train and test steps costs about 0.4-0.5 s per trial for BaseNet on 2 cores (Python
+Tracing the train and test steps costs a BaseNet trial more than a later digits epoch (Python
 building the graphs: forward, gradient, one optimizer update per variable, metrics; then
-Grappler), twice a later digits epoch. What a traced function bakes in is the model's structure,
-the optimizer's class and constant settings, steps_per_execution and the precision policy; the
+Grappler; docs/benchmarks.md, "Mechanisms in the code"). What a traced function bakes in is the
+model's structure, the optimizer's class and constant settings, steps_per_execution and the
+precision policy; the
 learning rate and a weight average's momentum are variables already, and the batch size is not
 baked in (the datasets' batch dimension is unknown). The one searched hyperparameter baked in is
 each Dropout layer's rate: here it reads two variables instead (rate and 1 / (1 - rate)),
@@ -15,7 +16,7 @@ fresh one.
 initial weights), and, when a kept model has the same key, copies the fresh model's variables
 (weights, BatchNorm statistics, the Dropout layers' random-seed states), a new optimizer's
 initial state and the Dropout rates into the kept one, and returns that: the fresh model is not
-even compiled (0.1 s). Checkpoints and weights files are the same either way: the rate variables
+even compiled. Checkpoints and weights files are the same either way: the rate variables
 belong to no layer. Transfer models are never kept (large, and recompiled between phases).
 """
 

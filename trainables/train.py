@@ -30,11 +30,11 @@ from trainables.folds import cv_fold
 
 # TensorFlow (behind models, optimizers, pipeline, phases, evaluate) is imported inside the
 # functions: the driver imports this module only to hand `train` to Ray, and TensorFlow would
-# cost it 6 s there.
+# cost it seconds there (docs/benchmarks.md, "Mechanisms in the code").
 
 # By default, the most of a trial's training that a crash, a retry or a resume repeats. A BaseNet
-# checkpoint costs its trial about 8 ms, 3 % of a digits epoch, and the driver an experiment
-# snapshot (about 40 ms of CPU) every second one (docs/benchmarks.md).
+# checkpoint costs its trial a few percent of a digits epoch, and the driver an experiment
+# snapshot every second one (docs/benchmarks.md, "Mechanisms in the code").
 CHECKPOINT_PERIOD_S = 30.0
 
 _process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
@@ -58,7 +58,8 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
 def freeze_imports() -> None:
     """Once per process, at its first trial: collect, then move every object alive (modules,
     TensorFlow, Ray: over a million) to the collector's permanent generation. Each trial's
-    clear_session then collects only what trials made: about 0.01 s instead of 0.2 s."""
+    clear_session then collects only what trials made, a fraction of the time
+    (docs/benchmarks.md, "Mechanisms in the code")."""
     global _imports_frozen
     if not _imports_frozen:
         import gc
@@ -73,8 +74,9 @@ KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
 
 
 def import_keras() -> None:
-    """Import Keras without KERAS_EXTRAS: about 1 s of the 3.2 s that `import keras` takes in a
-    Ray actor (pandas, which Keras also imports, is there already). Keras catches the ImportError
+    """Import Keras without KERAS_EXTRAS: a good part of what `import keras` takes in a Ray
+    actor (docs/benchmarks.md, "Mechanisms in the code"; pandas, which Keras also imports, is
+    there already). Keras catches the ImportError
     and leaves those integrations off in this process; both stay importable afterwards (the
     cross-validation folds use scikit-learn)."""
     import sys
@@ -142,8 +144,8 @@ def new_session(policy: str, seed: int) -> None:
 # call, waking the thread pool, a host-device sync on a GPU: 0.5-1 ms and more) is a visible share
 # of a step. CPU: 5e7, 3 ms on one core of the 2-core development box (15-20 GMAC/s), so BaseNet at
 # batch 32 (6e7 a step) keeps 1: more steps per call gained nothing measurable there and cost
-# 0.05-0.1 s more tracing (docs/benchmarks.md). GPU: 3e9, assuming about 1 TMAC/s for small
-# CNNs, whose steps are mostly dispatch: not yet measured on a GPU.
+# more tracing (docs/benchmarks.md, "steps_per_execution"). GPU: 3e9, assuming about 1 TMAC/s
+# for small CNNs, whose steps are mostly dispatch: not yet measured on a GPU.
 TARGET_MACS_PER_EXECUTION = {"cpu": 5e7, "gpu": 3e9}
 
 
@@ -221,7 +223,8 @@ def compiled_model(config: dict, data: Data, spe: int | None = None):
 def _save(folder: Path, model, best_weights: list, state: dict) -> None:
     """A trial's checkpoint: last.npz (the model's weights, then its optimizer's variables: step,
     learning rate, moments), best.npz (the best weights by val_accuracy), state.json. Arrays in
-    .npz files: 3 ms an epoch for BaseNet, where Keras's HDF5 save_weights took 24 ms."""
+    .npz files: several times faster than Keras's HDF5 save_weights (docs/benchmarks.md,
+    "Mechanisms in the code")."""
     save_weights(folder / "last.npz",
                  model.get_weights() + [v.numpy() for v in model.optimizer.variables])
     save_weights(folder / "best.npz", best_weights)
