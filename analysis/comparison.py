@@ -22,30 +22,45 @@ Columns (stable, one row per folder in the order given):
     reference_source         str      where the report's number comes from
     params                   Int64    the best trial's model parameters
     epochs                   Int64    epochs the best trial trained
-    time                     float64  the best trial's training time, seconds
-    search_time              float64  all trials' training time together, seconds
+    training_time_s          float64  the best trial's training time, seconds
+    search_wall_time_s       float64  wall-clock seconds from the search's start to its end
+                                      (search.json's started and finished); NaN for a search
+                                      that did not finish; for a resumed one, its last run's
+    trials_training_time_s   float64  every trial's training time summed, seconds: more than
+                                      the wall-clock time when trials ran side by side
     folder                   str      the folder as given
+
+A str column holds "" where there is nothing (best_trial and configuration of a search without a
+result); `analysis.read_csv("comparison.csv")` reads the CSV back to these columns and dtypes.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.results import Results, best_trial, load
+from analysis.results import Results, _number, best_trial, load
 
 COLUMNS = {
     "experiment": "str", "space": "str", "dataset": "str", "model": "str", "finished": "bool",
     "trials": "int64", "completed": "int64", "best_trial": "str", "configuration": "str",
     "val_accuracy": "float64", "test_accuracy": "float64", "reference_test_accuracy": "float64",
     "difference": "float64", "reference_source": "str", "params": "Int64", "epochs": "Int64",
-    "time": "float64", "search_time": "float64", "folder": "str",
+    "training_time_s": "float64", "search_wall_time_s": "float64",
+    "trials_training_time_s": "float64", "folder": "str",
 }
 
 
 def _format(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _wall_time(search: dict) -> float:
+    """Seconds from search.json's started to its finished; NaN unless both are there."""
+    started, finished = _number(search.get("started")), _number(search.get("finished"))
+    return finished - started if finished >= started else math.nan  # False for NaN
 
 
 def _row(res: Results, folder) -> dict:
@@ -55,7 +70,9 @@ def _row(res: Results, folder) -> dict:
            "model": res.model, "finished": res.finished, "trials": len(res.trials),
            "completed": int((res.trials["status"] == "completed").sum()),
            "reference_test_accuracy": ref, "reference_source": source,
-           "search_time": float(res.trials["time"].sum()), "folder": str(folder)}
+           "search_wall_time_s": _wall_time(res.search),
+           "trials_training_time_s": float(res.trials["training_time_s"].sum()),
+           "folder": str(folder)}
     best = best_trial(res.trials)
     if best is None:
         return row | {"best_trial": "", "configuration": ""}
@@ -69,7 +86,7 @@ def _row(res: Results, folder) -> dict:
                                    if k != "seed"),
         "val_accuracy": best["val_accuracy"], "test_accuracy": test,
         "difference": test - ref if ref is not None else None,
-        "params": t["params"], "epochs": t["epochs"], "time": t["time"],
+        "params": t["params"], "epochs": t["epochs"], "training_time_s": t["training_time_s"],
     }
 
 

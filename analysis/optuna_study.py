@@ -9,8 +9,9 @@ write(res) rebuilds optuna.db from the experiment folder alone (report.write cal
 each time: the study is written to a temporary file beside it, which then replaces optuna.db in one
 os.replace, so a reader never sees half a study. The study is named after the experiment's folder
 (search.json's `name`, unless the folder was renamed), its direction is search.json's mode (max ->
-maximize), and it
-holds one Optuna trial per Ray trial, in the order they started:
+maximize), its metric is named after search.json's metric (`val_accuracy`: what optuna-dashboard
+and Optuna's plots label the value), and it holds one Optuna trial per Ray trial, in the order
+they started:
 
     params                the trial's values of the searched parameters, with the distributions
                           of search.json's `distributions` (a study: its grid, as categorical
@@ -37,6 +38,7 @@ import datetime
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -139,12 +141,14 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
         rows = by_trial.get(t["trial_id"])
         intermediate = {} if rows is None else {
             int(e): float(v) for e, v in zip(rows["epoch"], rows[metric]) if not math.isnan(v)}
-        start = _when(t["started"], search_start)
+        start = _when(t["started"].timestamp() if pd.notna(t["started"]) else math.nan,
+                      search_start)
         test = float(t["test_accuracy"])
         trials.append(FrozenTrial(
             number=number, state=state, value=value, datetime_start=start,
             datetime_complete=start + datetime.timedelta(
-                seconds=float(t["time"]) if 0 <= t["time"] < 1e9 else 0.0),
+                seconds=float(t["training_time_s"]) if 0 <= t["training_time_s"] < 1e9
+                else 0.0),
             params=params, distributions=used, intermediate_values=intermediate,
             user_attrs={"trial_id": t["trial_id"], "status": t["status"],
                         "epochs": int(t["epochs"]),
@@ -165,6 +169,11 @@ def write(res: Results) -> Path:
     try:
         study = optuna.create_study(storage=storage, study_name=res.name,
                                     direction="minimize" if res.mode == "min" else "maximize")
+        # Without a name optuna-dashboard and Optuna's plots call the value "Objective 0".
+        # Experimental since Optuna 3.2, with a warning at every call that helps no reader.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([res.metric])
         for key, value in [("space", res.space), ("dataset", res.dataset), ("model", res.model),
                            ("metric", res.metric), ("finished", res.finished)]:
             study.set_user_attr(key, value)

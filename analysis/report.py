@@ -30,19 +30,30 @@ import pandas as pd
 import analysis.optuna_study as optuna_study
 import analysis.plots as plots
 import analysis.studies as studies
+import analysis.tables as tables
 from analysis.results import TRIAL_COLUMNS, Results, best_trial, load
 
 SHOWN = ["trial_id", "status", "epochs", "best_epoch"]
-SCORES = ["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "time"]
-FAILURE_COLUMNS = {"trial_id": "str", "status": "str", "retried": "bool", "epoch": "Int64",
-                   "reason": "str"}
+SCORES = ["val_accuracy", "val_loss", "accuracy", "loss", "test_accuracy", "training_time_s"]
+FAILURE_COLUMNS = tables.FAILURES
+
+
+LATEX_HEAD = ("% A table for \\input{{{name}}} inside a document whose preamble has "
+              "\\usepackage{{booktabs}}.\n")
 
 
 def save_table(df: pd.DataFrame, folder: Path, stem: str, latex: bool = False) -> None:
+    """stem.csv (which analysis.read_csv reads back to the dtypes analysis/tables.py documents),
+    stem.md, and stem.tex when `latex`."""
+    df = tables.typed(df, f"{stem}.csv")
     df.to_csv(folder / f"{stem}.csv", index=False)
     (folder / f"{stem}.md").write_text(df.to_markdown(index=False, floatfmt=".4g") + "\n")
     if latex:
-        (folder / f"{stem}.tex").write_text(df.to_latex(index=False, float_format="%.4g"))
+        # escape: column names and values hold _ (val_accuracy, fashion_mlp, batch_size=32),
+        # and & % # too in free text such as a reference's source; bare, LaTeX rejects them.
+        # pandas leaves them bare by default since 2.0.
+        tex = df.to_latex(index=False, float_format="%.4g", escape=True, na_rep="--")
+        (folder / f"{stem}.tex").write_text(LATEX_HEAD.format(name=f"{stem}.tex") + tex)
 
 
 def config_columns(res: Results) -> list[str]:
@@ -67,8 +78,8 @@ def reference_for(res: Results) -> tuple[float | None, str]:
 def best_table(res: Results) -> pd.DataFrame:
     """The best configuration, its scores, and the report's reference beside them."""
     best = best_trial(res.trials)
-    if best is None:
-        return pd.DataFrame()
+    if best is None:  # the fixed columns still, so that best.csv reads back (no config known)
+        return pd.DataFrame(columns=list(tables.BEST)).astype(tables.BEST)
     row = res.trials[res.trials["trial_id"] == best["trial_id"]].iloc[0]
     test = res.best_test["test_accuracy"] if res.best_test else row["test_accuracy"]
     ref, source = reference_for(res)
@@ -159,7 +170,7 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     grid = res.search.get("grid") if isinstance(res.search.get("grid"), dict) else None
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
     statuses = ", ".join(f"{v} {k}" for k, v in counts.items())  # "" without trials
-    hours = trials["time"].sum() / 3600 if len(trials) else 0.0
+    hours = trials["training_time_s"].sum() / 3600 if len(trials) else 0.0
     return [
         f"# {res.space} on {res.dataset}", "",
         f"- model: {res.model}; metric: {res.metric} ({res.mode})",
@@ -176,7 +187,11 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
         _evaluated(res.search.get("ema_epochs")),
         _concurrency(res.search.get("max_concurrent")),
         "- the search as an Optuna study: `../optuna.db` "
-        f"(`optuna.load_study(study_name={res.name!r}, storage='sqlite:///.../optuna.db')`)", "",
+        f"(`optuna.load_study(study_name={res.name!r}, storage='sqlite:///.../optuna.db')`)",
+        # Ray prints a --logdir in its temporary session folder (/tmp/ray): a staging copy,
+        # not the results, cleaned away in time; the experiment folder holds the event files.
+        f"- learning curves in TensorBoard: `tensorboard --logdir {res.folder}` (every trial's "
+        "event files are in its folder)", "",
     ]
 
 

@@ -30,9 +30,10 @@ finished or not.
     test_accuracy  float64  reported by a trial that completed its budget, else NaN
     test_loss      float64  likewise
     params         Int64    the model's parameter count (<NA> without epochs)
-    time           float64  seconds of training: result.json's last time_total_s (0.0 without
+    training_time_s float64 seconds of training: result.json's last time_total_s (0.0 without
                             epochs; NaN where that number is damaged)
-    started        float64  when the trial started, Unix seconds (NaN without epochs)
+    started        datetime64[us, UTC]  when the trial started (NaT without epochs, or where
+                            result.json's timestamp is damaged)
     diverged       bool     some epoch reported diverged (a NaN loss)
     retried        bool     Ray restarted it after a failure (error.txt, or repeated epochs)
     failed_epoch   Int64    the epoch it failed in: the first NaN epoch (diverged), the one after
@@ -43,9 +44,9 @@ finished or not.
     config         object   params.json as a dict
 
 `res.epochs` columns: trial_id (str), epoch (int64, Ray's training_iteration), loss, accuracy,
-val_loss, val_accuracy, time (float64; time = seconds of training up to the end of that epoch),
-diverged (bool). A trial resumed from a checkpoint repeats the epochs after it: the latest report of
-each epoch is kept.
+val_loss, val_accuracy, training_time_s (float64; seconds of training up to the end of that
+epoch), diverged (bool). A trial resumed from a checkpoint repeats the epochs after it: the latest
+report of each epoch is kept.
 
 A damaged file never raises, except search.json: without it the folder is not an experiment and
 load() raises ExperimentError (a ValueError) with one line naming the file. Otherwise what cannot be
@@ -71,13 +72,14 @@ STATUSES = ["completed", "stopped", "diverged", "error", "unfinished", "not star
 TRIAL_COLUMNS = {  # the fixed columns of res.trials and their dtypes; config columns go between
     "trial_id": "str", "status": "str", "epochs": "int64", "best_epoch": "Int64",
     "val_accuracy": "float64", "val_loss": "float64", "accuracy": "float64", "loss": "float64",
-    "test_accuracy": "float64", "test_loss": "float64", "params": "Int64", "time": "float64",
-    "started": "float64", "diverged": "bool", "retried": "bool", "failed_epoch": "Int64",
+    "test_accuracy": "float64", "test_loss": "float64", "params": "Int64",
+    "training_time_s": "float64", "started": "datetime64[us, UTC]", "diverged": "bool",
+    "retried": "bool", "failed_epoch": "Int64",
     "error": "str", "checkpoint": "str", "config": "object",
 }
 HEAD = ["trial_id", "status", "epochs", "best_epoch"]
 EPOCH_COLUMNS = {"trial_id": "str", "epoch": "int64", "loss": "float64", "accuracy": "float64",
-                 "val_loss": "float64", "val_accuracy": "float64", "time": "float64",
+                 "val_loss": "float64", "val_accuracy": "float64", "training_time_s": "float64",
                  "diverged": "bool"}
 
 
@@ -324,7 +326,7 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
     by_epoch = {r["training_iteration"]: r for r in rows}  # the latest report of each epoch
     epochs = [{"trial_id": trial_id, "epoch": it,
                **{m: _number(by_epoch[it].get(m)) for m in METRICS},
-               "time": _number(by_epoch[it].get("time_total_s")),
+               "training_time_s": _number(by_epoch[it].get("time_total_s")),
                "diverged": bool(by_epoch[it].get("diverged"))} for it in sorted(by_epoch)]
 
     def score(r):
@@ -347,6 +349,8 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
                    and not isinstance(r.get("params"), bool)), None)
     first = rows[0] if rows else {}
     started = _number(first.get("timestamp")) - _number(first.get("time_this_iter_s"))
+    # a date, not Unix seconds, for whoever reads the table; a damaged number is no date
+    started = pd.Timestamp(started, unit="s", tz="UTC") if 0 <= started < 1e11 else pd.NaT
     row = {
         "trial_id": trial_id, "epochs": len(by_epoch),
         "best_epoch": best.get("training_iteration"),
@@ -355,7 +359,7 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
         "test_accuracy": _number(tested.get("test_accuracy")),
         "test_loss": _number(tested.get("test_loss")),
         "params": params,
-        "time": _number(last.get("time_total_s")) if rows else 0.0,
+        "training_time_s": _number(last.get("time_total_s")) if rows else 0.0,
         "started": started,
         "diverged": diverged_at is not None,
         "error": error,
@@ -391,6 +395,9 @@ def _frame(rows: list[dict], columns: dict, extra: list[str] | None = None) -> p
     order = HEAD + extra + [c for c in columns if c not in HEAD] if columns is TRIAL_COLUMNS \
         else list(columns)
     df = pd.DataFrame(rows, columns=order)
+    for c, t in columns.items():  # a column of NaT alone is a date without a time zone
+        if t.startswith("datetime64"):
+            df[c] = pd.to_datetime(df[c], utc=True)
     return df.astype({c: t for c, t in columns.items()})
 
 

@@ -80,7 +80,7 @@ def optimizers_cv(res: Results):
             by_row = {f"I{i + 1}": v for i, v in enumerate(folds)}
             by_row |= {"Mean": mean, "Std": pd.Series(folds).std(ddof=1)}
             table[f"{opt} (report)"] = [by_row[r] for r in table.index]
-    table = table.reset_index(names="")
+    table = table.reset_index(names="fold")  # a nameless column reads back as "Unnamed: 0"
 
     def plot(ax):
         means, stds = ours.loc["Mean"], ours.loc["Std"]

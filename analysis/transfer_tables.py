@@ -13,7 +13,10 @@ among those that completed their budget (and so have a test accuracy), else the 
 loss and accuracy columns are at its best epoch, as 002's tables give train / validation loss and
 accuracy beside test accuracy.
 Written as CSV, Markdown and LaTeX: table4_cub200, table5_pathmnist, table6_cifar10 (those with
-an experiment).
+an experiment). Columns (analysis.read_csv reads a table's CSV back to these dtypes): model, key
+(str), train loss, train accuracy, val loss, val accuracy, test accuracy (float64: ours), report
+(float64), report metric (str: which of ours it compares with), difference (float64), report
+source (str), trials, epochs (Int64), trial, experiment (str: "" where we have no row).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.results import load
+from analysis.tables import typed
 
 TABLES = {4: "cub200", 5: "pathmnist", 6: "cifar10"}
 TITLES = {4: "Transfer learning on CUB-200", 5: "PathMNIST", 6: "CIFAR-10, MobileNet"}
@@ -111,8 +115,8 @@ def tables(folders) -> dict[int, pd.DataFrame]:
                 "report source": source,
                 **{c: ours.get(c) for c in ("trials", "epochs", "trial", "experiment")},
             })
-        if rows:
-            out[number] = pd.DataFrame(rows)
+        if rows:  # typed: a column no row of ours fills would otherwise be of objects
+            out[number] = typed(pd.DataFrame(rows), f"table{number}_{dataset}.csv")
     return out
 
 

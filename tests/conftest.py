@@ -29,6 +29,25 @@ def report_csv(path):
     return pd.read_csv(path, dtype={"trial_id": str})
 
 
+def compile_latex(tex: Path, workdir: Path) -> None:
+    """Compile a table the suite wrote with a real LaTeX, as a user would: \\input into an article
+    whose preamble has what the table's first line asks for (booktabs). Fails with LaTeX's own
+    error; skips, saying why, where pdflatex is not installed."""
+    import shutil
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed: .ci/run installs Debian's texlive-latex-base and "
+                    "texlive-latex-recommended (booktabs), as root")
+    assert "\\usepackage{booktabs}" in tex.read_text().splitlines()[0], tex
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tex, workdir / "table.tex")  # the table's own name may hold _ (table4_cub200)
+    (workdir / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n"
+                                     "\\begin{document}\n\\input{table.tex}\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                          cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and (workdir / "doc.pdf").stat().st_size > 0, \
+        f"{tex} does not compile:\n{proc.stdout[-3000:]}"
+
+
 @pytest.fixture(scope="session")
 def smoke_search(tmp_path_factory):
     """A real smoke search of the basenet space on digits; the experiment folder."""

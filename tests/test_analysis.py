@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, compile_latex, run
 
-from analysis import compare, load
+from analysis import compare, load, read_csv
 from analysis.comparison import COLUMNS as COMPARE_COLUMNS
 from analysis.plots import pareto_front
 from analysis.results import EPOCH_COLUMNS, TRIAL_COLUMNS, ExperimentError, error_line
@@ -162,13 +162,19 @@ def test_load_gives_the_documented_columns_and_dtypes(smoke_search):
     assert len(trials) == 6 and trials["trial_id"].is_unique
     assert trials["epochs"].sum() == len(epochs)
     assert trials["val_accuracy"].is_monotonic_decreasing
-    assert (trials["time"] > 0).all() and (trials["params"] > 0).all()
+    assert (trials["training_time_s"] > 0).all() and (trials["params"] > 0).all()
     assert res.skipped == [] and res.finished and res.model == "basenet"
-    # the time column is result.json's last time_total_s
+    # the time column is result.json's last time_total_s; started is a date, in UTC, the first
+    # report's timestamp (whole seconds) less its epoch's time
     first = trials.iloc[0]
     rows = [json.loads(l) for l in (smoke_search[0] / f"trial_{first['trial_id']}" /
                                     "result.json").read_text().splitlines()]
-    assert first["time"] == rows[-1]["time_total_s"]
+    assert first["training_time_s"] == rows[-1]["time_total_s"]
+    started = pd.Timestamp(rows[0]["timestamp"] - rows[0]["time_this_iter_s"], unit="s",
+                           tz="UTC")
+    assert abs(first["started"] - started) < pd.Timedelta(microseconds=1)  # kept to the us
+    assert (trials["started"] >= pd.Timestamp(res.search["started"] - 1, unit="s", tz="UTC")).all()
+    assert (trials["started"] <= pd.Timestamp(res.search["finished"], unit="s", tz="UTC")).all()
     # docs/analysis.md documents every column
     page = (ROOT / "docs" / "analysis.md").read_text()
     for column in TRIAL_COLUMNS:
@@ -188,7 +194,14 @@ def test_compare_gives_one_row_per_search_and_writes_its_files(results, tmp_path
         res = load(folder)
         assert row.best_trial == res.trials.iloc[0]["trial_id"]
         assert row.val_accuracy == res.trials["val_accuracy"].max()
-        assert row.trials == len(res.trials) and row.search_time == res.trials["time"].sum()
+        assert row.trials == len(res.trials)
+        # the search's time is wall-clock, from search.json; the trials' training time is
+        # labelled as what it is, a sum that exceeds it when trials run side by side
+        assert row.trials_training_time_s == res.trials["training_time_s"].sum()
+        if res.finished:
+            assert row.search_wall_time_s == res.search["finished"] - res.search["started"]
+        else:
+            assert math.isnan(row.search_wall_time_s)
     assert table.loc[0, "test_accuracy"] == json.loads(
         (folders[0] / "best_test.json").read_text())["test_accuracy"]
     assert table["reference_source"].str.contains("digits").all()
@@ -237,6 +250,7 @@ def test_optuna_db_holds_the_same_trials_states_and_values(name, results, faults
     res = load(folder)
     study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder / 'optuna.db'}")
     assert study.direction.name == "MAXIMIZE"
+    assert study.metric_names == ["val_accuracy"]  # what optuna-dashboard labels the value
     assert not list(folder.glob(".optuna.db*"))  # the temporary file was moved into place
     by_id = {t.user_attrs["trial_id"]: t for t in study.trials}
     assert len(study.trials) == len(res.trials) == len(by_id)
@@ -276,6 +290,150 @@ def test_optuna_db_holds_the_same_trials_states_and_values(name, results, faults
         figure.savefig(folder / f"optuna_{plot.__name__}.png")
         png_ok(folder / f"optuna_{plot.__name__}.png")
         plt.close("all")
+
+
+# --- outputs every tool opens: LaTeX, pandas, TensorBoard ---------------------------------------
+
+def test_a_table_with_latex_specials_compiles_and_its_csv_reads_back(tmp_path):
+    """save_table on what the real tables hold: _ in names and values (LaTeX's subscript), & % #
+    ~ ^ \\ { } in free text, an all-digit or exponent-like trial id, gaps in counts and scores."""
+    from analysis import tables
+    from analysis.report import save_table
+    table = pd.DataFrame({
+        "experiment": ["fashion_mlp", "basenet"], "finished": [True, False],
+        "best_trial": ["1234e567", ""], "configuration": ["batch_size=32, model=fashion_mlp", ""],
+        "val_accuracy": [0.9861, math.nan],
+        "reference_source": ["report 002 & 003: 50% #4 ~x^2 \\dir {a}_b", "none"],
+        "params": pd.array([23432, None], dtype="Int64"), "training_time_s": [7.5, 0.0]})
+    save_table(table, tmp_path, "comparison", latex=True)
+    compile_latex(tmp_path / "comparison.tex", tmp_path / "latex")
+    back = read_csv(tmp_path / "comparison.csv")
+    pd.testing.assert_frame_equal(back, tables.typed(table, "comparison.csv"))
+    assert back.loc[0, "best_trial"] == "1234e567" and back.loc[1, "configuration"] == ""
+    assert str(back["params"].dtype) == "Int64" and pd.isna(back.loc[1, "params"])
+
+
+def _rebuilt(results, tmp_path) -> list[Path]:
+    """Copies of the three real folders, their reports rebuilt by the command, as a user would."""
+    folders = []
+    for name in ("basenet", "interrupted", "model_comparison"):
+        shutil.copytree(results / "results" / name, tmp_path / name)
+        folders.append(tmp_path / name)
+    proc = run("-m", "analysis", *folders)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run("-m", "analysis", "compare", *folders, "--out", tmp_path / "comparison")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folders
+
+
+@pytest.mark.slow
+def test_every_tex_the_suite_writes_compiles_with_pdflatex(results, tmp_path):
+    folders = _rebuilt(results, tmp_path)
+    written = sorted(tmp_path.rglob("*.tex"))
+    # the comparison and the study's table (the transfer tables: tests/test_transfer_tables.py)
+    assert {p.name for p in written} == {"comparison.tex", "table.tex"}, written
+    assert "val\\_accuracy" in (tmp_path / "comparison" / "comparison.tex").read_text()
+    for number, tex in enumerate(written):
+        compile_latex(tex, tmp_path / "latex" / str(number))
+    assert (folders[2] / "report" / "table.tex") in written
+
+
+@pytest.mark.slow
+def test_every_csv_reads_back_to_the_documented_columns_and_dtypes(results, tmp_path):
+    """read_csv gives each CSV's documented columns their documented dtypes and the same values
+    as the API's DataFrames; plain pandas.read_csv gives the same column names."""
+    from analysis import optuna_study, report, studies, tables
+    folders = _rebuilt(results, tmp_path)
+    expected = {tmp_path / "comparison" / "comparison.csv": compare(folders)}
+    for folder in folders:
+        res = load(folder)
+        out = folder / "report"
+        expected |= {out / "trials.csv": report.trials_table(res),
+                     out / "best.csv": report.best_table(res),
+                     out / "failures.csv": report.failures_table(res),
+                     out / "importance.csv": optuna_study.importances(res)[0]}
+        if res.space in studies.TABLES:
+            expected[out / "table.csv"] = studies.TABLES[res.space](res)[0]
+    written = set(tmp_path.glob("*/report/*.csv")) | set(tmp_path.glob("comparison/*.csv"))
+    assert set(expected) == written  # every CSV the analysis wrote (Ray writes progress.csv)
+    for path, table in expected.items():
+        documented = tables.dtypes(path.name)
+        back = read_csv(path)
+        assert list(pd.read_csv(path, nrows=0).columns) == list(back.columns) \
+            == list(table.columns), path
+        for column in back.columns:
+            if column in documented:
+                assert str(back[column].dtype) == documented[column], (path, column)
+        # the columns not documented by name: the configuration's keys (a study's table: the
+        # keys its grid varies)
+        res = load(path.parents[1]) if path.parent.name == "report" else None
+        config = (set(res.search.get("grid") or {}) if path.name == "table.csv" else
+                  set().union(*res.trials["config"]) if path.name in ("trials.csv", "best.csv")
+                  else set())
+        assert set(back.columns) - set(documented) <= config, path
+        pd.testing.assert_frame_equal(back, tables.typed(table, path.name), obj=str(path))
+    # the API documents every column it names (analysis/tables.py, comparison.py)
+    for name in ("trials.csv", "best.csv", "failures.csv", "importance.csv", "table.csv"):
+        for column in tables.dtypes(name):
+            assert column in tables.__doc__, (name, column)
+
+
+def _scalars(event_file: Path) -> set[str]:
+    """The scalar tags in a TensorBoard event file (TFRecord framing: length, its CRC, an Event
+    proto, its CRC), read with the protobuf classes tensorboardX ships: no TensorFlow needed."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+    data, tags, at = event_file.read_bytes(), set(), 0
+    while at + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        event = Event.FromString(data[at + 12:at + 12 + length])
+        tags |= {v.tag for v in event.summary.value}
+        at += 12 + length + 4
+    return tags
+
+
+@pytest.mark.slow
+def test_the_tensorboard_command_names_the_folder_that_holds_the_event_files(smoke_search):
+    """Ray's own hint names its temporary session folder; the README's and the report's name the
+    experiment folder, where every trial's event files are, its val accuracy among them."""
+    folder = smoke_search[0]
+    trials = sorted(folder.glob("trial_*"))
+    assert trials
+    for trial in trials:
+        events = list(trial.glob("events.out.tfevents.*"))
+        assert events and "ray/tune/val_accuracy" in _scalars(events[0]), trial
+    readme = (folder / "report" / "README.md").read_text()
+    assert f"`tensorboard --logdir {folder}`" in readme
+    # the README's command names the default experiment folder of its own example search
+    assert "tensorboard --logdir results/basenet" in (ROOT / "README.md").read_text()
+    # the console's header (driver/console.py) says it too; any other such line the suite
+    # prints names the same folder (Ray's own hint, under --verbose, names /tmp/ray's copy)
+    printed = [line for line in smoke_search[1].stdout.splitlines()
+               if "tensorboard --logdir" in line and "driver_artifacts" not in line]
+    assert printed and all(f"tensorboard --logdir {folder}" in line for line in printed), printed
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_names_the_value_val_accuracy(smoke_search):
+    """What optuna-dashboard's own server answers its page about the study (its WSGI app, called
+    in process): the objective is val_accuracy, not "Objective 0"."""
+    import wsgiref.util
+    dashboard = pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed "
+                                    "(requirements-dev.txt pins it)")
+    app = dashboard.wsgi(f"sqlite:///{smoke_search[0] / 'optuna.db'}")
+
+    def get(path: str) -> dict:
+        environ: dict = {"PATH_INFO": path}
+        wsgiref.util.setup_testing_defaults(environ)
+        status = []
+        body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+        assert status == ["200 OK"], (path, status, body[:500])
+        return json.loads(body)
+
+    (study,) = get("/api/studies")["study_summaries"]
+    assert study["study_name"] == "smoke"
+    assert get(f"/api/studies/{study['study_id']}")["objective_names"] == ["val_accuracy"]
 
 
 # --- the report --------------------------------------------------------------------------------

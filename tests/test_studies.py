@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import report_csv, run
+from analysis import read_csv
+from conftest import compile_latex, report_csv, run
 from trainables.loaders import load_digits
 from trainables.folds import cv_fold
 
@@ -45,6 +46,10 @@ def test_optimizers_cv_runs_and_rebuilds_report_000_table(tmp_path):
     assert table.loc["Mean", "rmsprop (report)"] == 0.2670
     for suffix in ("md", "tex", "png"):
         assert (folder / "report" / f"table.{suffix}").stat().st_size > 0
+    compile_latex(folder / "report" / "table.tex", tmp_path / "latex")
+    back = read_csv(folder / "report" / "table.csv")  # the rows' names in a named column
+    assert list(back.columns)[0] == "fold" and str(back["fold"].dtype) == "str"
+    pd.testing.assert_frame_equal(back.set_index("fold"), table, check_names=False)
 
 
 def test_model_comparison_gives_one_row_per_model_with_its_report_setting(study):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run
+from conftest import compile_latex, run
 from search_spaces._references import transfer_table
 
 
@@ -47,6 +47,16 @@ def test_transfer_tables_put_our_best_beside_every_report_row(tmp_path):
             assert (tmp_path / "tables" / f"{stem}.{ext}").is_file()
     assert not (tmp_path / "tables" / "table5_pathmnist.csv").exists()  # no PathMNIST search
     import pandas as pd
+
+    from analysis import read_csv
+    from analysis.tables import TRANSFER
+    from analysis.transfer_tables import tables
+    made = tables([finetune, mobilenet, digits])
+    for number, stem in ((4, "table4_cub200"), (6, "table6_cifar10")):
+        compile_latex(tmp_path / "tables" / f"{stem}.tex", tmp_path / "latex" / stem)
+        back = read_csv(tmp_path / "tables" / f"{stem}.csv")  # the documented columns and dtypes
+        assert {c: str(t) for c, t in back.dtypes.items()} == TRANSFER
+        pd.testing.assert_frame_equal(back, made[number])
     cub = pd.read_csv(tmp_path / "tables" / "table4_cub200.csv").set_index("key")
     assert list(cub.index) == [r["key"] for r in transfer_table(4)]  # every row, in order
     gap = cub.loc["resnet50_finetune:gap"]
