@@ -15,16 +15,31 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import sys
 
 import search_spaces
 from driver import search
 from driver.plan import plan
 from driver.settings import UsageError
+from search_spaces import _needs
 from search_spaces._common import SMOKE_BUDGET
 from trainables import datasets
 from trainables.data import DataError
 from trainables.images import DEFAULT_IMAGE_SIZE
+
+
+class _Help(argparse.HelpFormatter):
+    """Each default said once: a flag whose default depends on the space or the machine says it
+    in its own help; argparse adds "(default: X)" only to the others that have one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        # no default worth saying (0 is one: "is", not "in", tells it from False)
+        unset = action.default is None or action.default is False or action.default == []
+        if "default" in text or unset or action.default is argparse.SUPPRESS:
+            return text
+        return text + " (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,11 +52,13 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv=None) -> argparse.Namespace:
     p = _Parser(
         description="Hyperparameter search (Ray Tune + ASHA + Optuna) for the practice models.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Help)
     p.add_argument("--space", help="search space to run (see --list-spaces)")
     p.add_argument("--list-spaces", action="store_true",
-                   help="list every space with its dataset, model and description, then exit")
-    p.add_argument("--dataset", help="dataset instead of the space's own: "
+                   help="list every space with its dataset, model, description, download, "
+                        "whether a GPU is advised and its default budget's expected time, then "
+                        "exit")
+    p.add_argument("--dataset", help="dataset instead of the space's own (default): "
                    + ", ".join(datasets.names()))
     p.add_argument("--data-dir", help="folder holding a downloaded dataset (cub200, pathmnist; "
                                       f"default ${datasets.DATA_DIR_ENV})")
@@ -49,15 +66,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="side in pixels that image-file datasets (cub200) are decoded at "
                         f"(default {DEFAULT_IMAGE_SIZE}; smaller is faster, e.g. 32 for a trial "
                         "run)")
-    p.add_argument("--weights", help="backbone weights of transfer spaces: imagenet (Keras's "
-                                     "download and cache), none (random init) or a .h5 file")
+    p.add_argument("--weights", help="backbone weights of transfer spaces: imagenet (the "
+                                     "default; Keras's download and cache), none (random init: "
+                                     "choices that need ImageNet weights leave the search) or a "
+                                     ".h5 file")
     p.add_argument("--num-samples", type=int, help="trials to run (default: the space's)")
-    p.add_argument("--max-epochs", type=int, help="epochs a trial may run: ASHA's max_t")
-    p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
-    p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/reduction_factor per rung")
+    p.add_argument("--max-epochs", type=int,
+                   help="epochs a trial may run: ASHA's max_t; searched epoch counts (a "
+                        "fine-tuning schedule's phase1_epochs) stay below it (default: the "
+                        "space's)")
+    p.add_argument("--grace-period", type=int,
+                   help="epochs before ASHA may stop a trial (default: the space's)")
+    p.add_argument("--reduction-factor", type=int,
+                   help="ASHA keeps 1/reduction_factor per rung (default: the space's)")
     p.add_argument("--time-budget", metavar="DURATION",
                    help="wall-clock budget, e.g. 90m, 2h, 1h30m, 45s: no trial starts after it, "
-                        "running ones are stopped, and the search ends as after its last trial")
+                        "running ones are stopped, and the search ends as after its last trial "
+                        "(default: none)")
     p.add_argument("--warm-start", metavar="FOLDER",
                    help="start the sampler from an earlier experiment of the same space (its "
                         "finished trials), so a bigger budget builds on a smaller one")
@@ -102,7 +127,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also show Ray's own output: its status tables, a box per trial, its "
                         "log lines")
     p.add_argument("--address", help="connect to a running Ray cluster (auto or HOST:PORT) "
-                                     "instead of starting one on this machine")
+                                     "instead of starting one on this machine (the default)")
     args = p.parse_args(argv)
     p.set_defaults(**dict.fromkeys(vars(args)))  # again, every default None: what was given
     args.given = {flag for flag, value in vars(p.parse_args(argv)).items() if value is not None}
@@ -110,12 +135,46 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def list_spaces() -> str:
-    rows = [(name, s.dataset, s.model, s.description)
-            for name, s in ((n, search_spaces.load(n)) for n in search_spaces.names())]
+    """A line per space (name, dataset, model, description), then what it needs: its download,
+    whether a GPU is advised, its default budget and that budget's expected time."""
+    spaces = [(n, search_spaces.load(n)) for n in search_spaces.names()]
+    rows = [(name, s.dataset, s.model, s.description) for name, s in spaces]
     widths = [max(len(r[i]) for r in rows + [("space", "dataset", "model", "")]) for i in range(3)]
     lines = [f"{'space':<{widths[0]}}  {'dataset':<{widths[1]}}  {'model':<{widths[2]}}  description"]
-    lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows]
+    for (a, b, c, d), (name, space) in zip(rows, spaces):
+        lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}",
+                  "    " + space_needs(name, space)]
+    lines += ["", f"CPU: measured on a {_needs.CPU_MACHINE}; a faster CPU takes less. GPU "
+                  f"advised: the CPU would take over {GPU_ADVISED_S // 3600} h. GPU: a report's "
+                  f"own time where it gives one, else not measured yet."]
     return "\n".join(lines)
+
+
+GPU_ADVISED_S = 3600  # a default budget longer than this on a CPU: a GPU is advised
+
+
+def space_needs(name: str, space) -> str:
+    """One line: download (what, size), GPU advised, default budget, its time on CPU / GPU."""
+    got = _needs.downloads(space)
+    download = " + ".join(f"{what} ({size / 1e6:,.0f} MB)" for what, size in got) or "none"
+    cpu, gpu = _needs.expected_seconds(name, space)
+    budget = space.budget
+    trials = (f"{len(list(itertools.product(*space.grid.values())))} runs x {budget.max_epochs} "
+              f"epochs" if space.grid else f"{budget.num_samples} trials x <= {budget.max_epochs} "
+              f"epochs")
+    advised = "unknown" if cpu is None else "yes" if cpu > GPU_ADVISED_S else "no"
+    epochs = f"{'up to' if space.grid else 'about'} {_needs.expected_epochs(space):,.0f} epochs"
+    return (f"download: {download}; GPU advised: {advised}; default budget {trials} ({epochs}): "
+            f"CPU {_duration(cpu)}, GPU {_duration(gpu)}")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"about {seconds / size:.0f} {unit}"
+    return f"about {seconds:.0f} s"
 
 
 def main(argv=None) -> int:

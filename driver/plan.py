@@ -162,7 +162,9 @@ def plan(args) -> tuple[Settings, Space]:
         warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)
     if args.resume:
-        return resumed(settings, args.given), space
+        settings = resumed(settings, args.given)
+        return settings, narrowed(space, settings)
+    space = narrowed(space, settings)
     check_configs(space, settings)
     if settings.warm_start:
         warm.warm_trials(settings.warm_start, space, settings)  # raises what is wrong, now
@@ -170,6 +172,12 @@ def plan(args) -> tuple[Settings, Space]:
         raise UsageError(f"{experiment} already holds an experiment; add --resume to "
                          f"continue it, or --name NEW to start another")
     return settings, space
+
+
+def narrowed(space: Space, settings: Settings) -> Space:
+    """The space as `settings` leave it (Space.narrowed): --weights none takes the ImageNet
+    choices out of what it searches, a trial's budget the epoch counts it cannot reach."""
+    return space.narrowed(weights=settings.weights, max_epochs=settings.budget.max_epochs)
 
 
 def resumed(settings: Settings, given: set[str]) -> Settings:

@@ -7,6 +7,8 @@ the command to run it, its default budget and the report's reference accuracy.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -81,10 +83,27 @@ class Space:
     constants: dict = field(default_factory=dict)  # a study's fixed hyperparameters
     per_model: dict = field(default_factory=dict)  # a study's settings by model: {model: {k: v}}
     table_reference: dict | list | None = None  # a study's report table (JSON), for analysis
+    limited_by: tuple = ()           # settings that narrow `define`, passed to it as keywords:
+                                     # "weights" (--weights), "max_epochs" (a trial's budget)
 
     @property
     def transfer(self) -> bool:
         return self.backbone_model is not None
+
+    def narrowed(self, *, weights: str | None, max_epochs: int) -> Space:
+        """The space as a search with these settings can honestly run it: `define` given the
+        settings it is `limited_by`, so its Optuna distributions (search.json, the study, the
+        report) hold only values a trial can run (--weights none: no ImageNet choices; no
+        searched epoch count that a trial's budget cuts off), and the report points fitted into
+        them: a number outside a narrowed range is clipped to it, a point whose choice is gone
+        is left out (Optuna would run an enqueued number as given, out of range or not)."""
+        if not self.limited_by:
+            return self
+        given = {"weights": weights, "max_epochs": max_epochs}
+        define = functools.partial(self.define, **{k: given[k] for k in self.limited_by})
+        points = [fitted for fitted in (fit_point(define, p) for p in self.points_to_evaluate)
+                  if fitted is not None]
+        return replace(self, define=define, points_to_evaluate=points)
 
     def budget_for(self, dataset: str) -> Budget:
         if dataset != "digits" or dataset == self.dataset:
@@ -103,6 +122,30 @@ def study(*, description: str, model: str, dataset: str, grid: dict, constants: 
                  points_to_evaluate=[], budget=replace(budget, grace_period=budget.max_epochs),
                  reference=reference or {}, gpu=gpu, grid=grid, constants=constants,
                  per_model=per_model or {}, table_reference=table_reference)
+
+
+def fit_point(define: Callable, point: dict) -> dict | None:
+    """`point` inside the distributions `define` gives it: numbers clipped into their ranges;
+    None when it holds a choice `define` does not offer."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    study.enqueue_trial(point)
+    trial = study.ask()
+    with warnings.catch_warnings():  # "out of range": what this function is here to mend
+        warnings.simplefilter("ignore")
+        try:
+            define(trial)
+        except ValueError as e:  # Optuna: an enqueued choice "not in" the offered choices
+            if " not in " in str(e):
+                return None
+            raise
+    fitted = dict(point)
+    for name, dist in trial.distributions.items():
+        if name in point and not isinstance(dist, CategoricalDistribution):
+            fitted[name] = type(point[name])(min(max(point[name], dist.low), dist.high))
+    return fitted
 
 
 def override(budget: Budget, **values) -> Budget:

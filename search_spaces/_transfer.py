@@ -26,10 +26,18 @@ def suggest_transfer_common(trial, dropout=(0.0, 0.8)):
     suggest_common(trial, optimizers=OPTIMIZERS, batch_sizes=BATCH_SIZES, dropout=dropout)
 
 
-def suggest_finetune(trial, phase1=(0, 20), unfreeze=UNFREEZE, ratio=(1e-3, 1.0)):
+def suggest_finetune(trial, phase1=(0, 20), unfreeze=UNFREEZE, ratio=(1e-3, 1.0),
+                     max_epochs=None):
     """The two-phase schedule: head-only epochs, how much of the backbone phase 2 unfreezes, and
-    phase 2's learning rate as a fraction of the head's."""
-    trial.suggest_int("phase1_epochs", *phase1)
+    phase 2's learning rate as a fraction of the head's. With a trial budget of `max_epochs`,
+    phase1_epochs stops one short of it: phase 2 starts at epoch phase1_epochs (train.py), so a
+    larger value would never fine-tune yet be reported as a fine-tuning schedule."""
+    low, high = phase1
+    if max_epochs is not None:
+        high = min(high, max_epochs - 1)
+    if high < low:
+        raise ValueError(f"phase1_epochs from {low}: no phase 2 fits {max_epochs} epoch(s)")
+    trial.suggest_int("phase1_epochs", low, high)
     trial.suggest_categorical("unfreeze", list(unfreeze))
     trial.suggest_float("finetune_lr_ratio", *ratio, log=True)
 

@@ -7,7 +7,8 @@ Budget: 12 trials x up to 30 epochs (ASHA grace 3, reduction factor 3), one whol
 Head: GAP, FC(1024) relu, D(dropout), FC(200). 001 trained the whole network from the ImageNet
 weights with SGD (phase1_epochs 0, unfreeze all, ratio 1 here); the search may also train the head
 first and unfreeze less. Searched: optimizer, learning rate, batch size, dropout, phase1_epochs,
-unfreeze, finetune_lr_ratio, flip / zoom / rotation.
+unfreeze, finetune_lr_ratio, flip / zoom / rotation. A budget under 21 epochs narrows
+phase1_epochs to 0 .. max_epochs - 1, so every trial fine-tunes.
 
 Starts from 001's setting (SGD 0.01 Nesterov, batch 32, 224x224): 0.5535 test accuracy.
 """
@@ -18,9 +19,9 @@ from search_spaces._transfer import (NO_AUGMENTATION, SGD_002, suggest_augmentat
                                      suggest_finetune, suggest_transfer_common)
 
 
-def define(trial):
+def define(trial, max_epochs=None):
     suggest_transfer_common(trial)
-    suggest_finetune(trial, phase1=(0, 20), unfreeze=(30, 100, 200, "all"))
+    suggest_finetune(trial, phase1=(0, 20), unfreeze=(30, 100, 200, "all"), max_epochs=max_epochs)
     suggest_augmentation(trial)
     return {"model": "inception_resnet_v2_head"}
 
@@ -39,4 +40,5 @@ SPACE = Space(
     table_reference=transfer_table(4),
     gpu=1.0,
     backbone_model="inception_resnet_v2_head",
+    limited_by=("max_epochs",),
 )

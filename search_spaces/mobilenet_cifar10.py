@@ -8,7 +8,9 @@ MobileNet runs at CIFAR's 32x32 (the ImageNet weights are the 224 ones). The ini
 variant: random (every layer trains from scratch), imagenet (every layer but BatchNormalization
 trains from the ImageNet weights), finetune (head only for phase1_epochs, then the top `unfreeze`
 layers at learning_rate x finetune_lr_ratio). Searched: optimizer, learning rate, batch size,
-dropout, init, and for finetune the schedule.
+dropout, init, and for finetune the schedule. `--weights none` leaves init random only (imagenet
+and finetune would train random weights under their names); a budget under 31 epochs narrows
+phase1_epochs to 1 .. max_epochs - 1 (no finetune at 1 epoch).
 
 Starts from 003 (Adam 1e-4, 60 epochs; the batch is not given, 32 here): random init 0.354
 validation accuracy, ImageNet init about 0.78, fine-tuning (20 epochs head, 40 whole net at 1e-5)
@@ -21,11 +23,18 @@ from search_spaces._transfer import no_finetune, suggest_finetune, suggest_trans
 from trainables.models.transfer import MOBILENET_INITS
 
 
-def define(trial):
+PRETRAINED = ("imagenet", "finetune")  # the inits that start from the backbone's weights
+PHASE1 = (1, 30)
+
+
+def define(trial, weights="imagenet", max_epochs=None):
     suggest_transfer_common(trial)
-    init = trial.suggest_categorical("init", list(MOBILENET_INITS))
+    inits = [i for i in MOBILENET_INITS if weights != "none" or i not in PRETRAINED]
+    if max_epochs is not None and max_epochs <= PHASE1[0]:  # no head epoch and phase 2 fit
+        inits = [i for i in inits if i != "finetune"]
+    init = trial.suggest_categorical("init", inits)
     if init == "finetune":
-        suggest_finetune(trial, phase1=(1, 30), unfreeze=(10, 30, 50, "all"))
+        suggest_finetune(trial, phase1=PHASE1, unfreeze=(10, 30, 50, "all"), max_epochs=max_epochs)
         return {"model": "mobilenet_cifar10"}
     return {"model": "mobilenet_cifar10", **no_finetune()}
 
@@ -48,4 +57,5 @@ SPACE = Space(
     table_reference=transfer_table(6),
     gpu=1.0,
     backbone_model="mobilenet_cifar10",
+    limited_by=("weights", "max_epochs"),
 )

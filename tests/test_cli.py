@@ -71,3 +71,59 @@ def test_existing_experiment_is_not_overwritten_and_resume_needs_one(tmp_path):
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
                "--storage-path", tmp_path, "--name", "other", "--resume")
     assert proc.returncode == 2 and "no experiment to resume" in proc.stderr
+
+
+def test_help_states_each_default_once(capsys):
+    """Every flag's help says its default at most once, and never "(default: None)"."""
+    import re
+
+    import run_search
+    with pytest.raises(SystemExit):
+        run_search.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "(default: False)" not in text
+    flags = re.split(r"\n  (?=-)", text.split("options:")[1])
+    assert len(flags) > 25
+    for flag in flags:
+        assert len(re.findall(r"\bdefault\b", " ".join(flag.split()))) <= 1 or \
+            flag.startswith("--list-spaces"), flag
+    assert "--seed SEED" in text and "(default: 0)" in text  # a fixed default argparse adds
+
+
+def test_list_spaces_says_what_each_space_needs():
+    """Below each space: its download (name and size, or none), whether a GPU is advised, its
+    default budget and that budget's expected time on a CPU (measured) and on a GPU."""
+    import run_search
+    from search_spaces import _needs
+
+    lines = run_search.list_spaces().splitlines()
+    for name in search_spaces.names():
+        space = search_spaces.load(name)
+        needs = lines[next(i for i, l in enumerate(lines) if l.split()[:1] == [name]) + 1]
+        assert needs.startswith("    download: ") and "; GPU advised: " in needs, needs
+        for what, size in _needs.downloads(space):
+            assert f"{what} ({size / 1e6:,.0f} MB)" in needs
+        assert "CPU about " in needs, needs  # every space has a measured CPU figure
+        cpu, _ = _needs.expected_seconds(name, space)
+        assert ("GPU advised: yes" in needs) == (cpu > run_search.GPU_ADVISED_S)
+    digits = run_search.space_needs("basenet", search_spaces.load("basenet"))
+    assert "cifar-100-python.tar.gz (169 MB)" in digits and "ImageNet" not in digits
+    finetune = run_search.space_needs("finetune_resnet", search_spaces.load("finetune_resnet"))
+    assert "CUB_200_2011.tgz (1,151 MB) + resnet50 ImageNet weights (95 MB)" in finetune
+    assert "GPU about " in finetune  # from report 001's own time
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_a_default_budgets_expected_epochs_lie_between_its_shortest_and_longest(name):
+    import itertools
+
+    from search_spaces import _needs
+
+    space = search_spaces.load(name)
+    budget, epochs = space.budget, _needs.expected_epochs(space)
+    if space.grid:  # every run of a study goes the whole way (or stops early on its own)
+        runs = len(list(itertools.product(*space.grid.values())))
+        assert epochs == runs * budget.max_epochs
+    else:  # ASHA: every trial to the grace period, a few to the end
+        assert budget.num_samples * budget.grace_period < epochs < \
+            budget.num_samples * budget.max_epochs / 2

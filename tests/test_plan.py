@@ -192,3 +192,58 @@ def test_every_numeric_flag_at_its_limits_is_one_line_or_accepted(flag, value, t
     assert (flag, value) not in ACCEPTED, error
     named = value.split("=")[0] if flag == "--set" else flag
     assert error.count("\n") == 1 and error.startswith("error: ") and named in error, error
+
+
+def _searched(space, settings) -> dict:
+    """The space's searched values as search.json and the Optuna study record them."""
+    from optuna.distributions import json_to_distribution
+
+    from driver import record
+    return {k: json_to_distribution(v) for k, v in record.distributions(space, settings).items()}
+
+
+def test_weights_none_takes_the_imagenet_inits_out_of_the_search(tmp_path):
+    """--weights none: init=imagenet and init=finetune would train random weights under those
+    names, so the search offers random only: in its distributions, its report points and every
+    configuration it can draw (the checks made before Ray starts)."""
+    from driver.plan import configs
+
+    settings, space = _plan(tmp_path, "--space", "mobilenet_cifar10", "--weights", "none")
+    assert _searched(space, settings)["init"].choices == ("random",)
+    assert [p["init"] for p in space.points_to_evaluate] == ["random"]  # 003's random-init run
+    assert {config["init"] for _, config in configs(space, settings)} == {"random"}
+    # With ImageNet weights (the default) all three stay, the reports' three runs first.
+    settings, space = _plan(tmp_path, "--space", "mobilenet_cifar10", "--name", "imagenet")
+    assert set(_searched(space, settings)["init"].choices) == {"random", "imagenet", "finetune"}
+    assert [p["init"] for p in space.points_to_evaluate] == ["random", "imagenet", "finetune"]
+
+
+@pytest.mark.parametrize("space, flags, high, points", [
+    # --smoke-test's 4 epochs: 000's 20 head epochs become 3, so phase 2 still runs
+    ("finetune_resnet", ["--smoke-test"], 3, [0, 3, 3, 0]),
+    ("finetune_resnet", ["--max-epochs", "2", "--grace-period", "1"], 1, [0, 1, 1, 0]),
+    ("finetune_resnet", ["--max-epochs", "21"], 20, [0, 20, 20, 0]),  # the whole range fits
+    ("inception_resnet", ["--max-epochs", "6", "--grace-period", "1"], 5, [0]),
+    ("mobilenet_cifar10", ["--max-epochs", "10", "--grace-period", "1"], 9, [None, None, 9]),
+])
+def test_a_budget_shorter_than_a_searched_epoch_count_narrows_it(space, flags, high, points,
+                                                                  tmp_path):
+    """phase1_epochs is the epoch phase 2 starts at: one at or past the trial's last epoch would
+    never fine-tune, yet be reported as a fine-tuning schedule."""
+    from driver.plan import configs
+
+    settings, narrowed = _plan(tmp_path, "--space", space, *flags)
+    assert _searched(narrowed, settings)["phase1_epochs"].high == high
+    assert [p.get("phase1_epochs") for p in narrowed.points_to_evaluate] == points
+    drawn = [c["phase1_epochs"] for _, c in configs(narrowed, settings)
+             if c.get("phase1_epochs") is not None]
+    assert drawn and max(drawn) <= high < settings.budget.max_epochs
+
+
+def test_a_one_epoch_budget_leaves_no_finetune_init(tmp_path):
+    """MobileNet's fine-tuning needs a head epoch and a phase-2 epoch: not in a 1-epoch trial."""
+    settings, space = _plan(tmp_path, "--space", "mobilenet_cifar10", "--max-epochs", "1",
+                            "--grace-period", "1")
+    searched = _searched(space, settings)
+    assert searched["init"].choices == ("random", "imagenet") and "phase1_epochs" not in searched
+    assert [p["init"] for p in space.points_to_evaluate] == ["random", "imagenet"]

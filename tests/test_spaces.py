@@ -101,3 +101,24 @@ def test_the_schema_refuses_unknown_keys_and_values_no_trial_accepts():
 
 def test_the_model_names_known_without_keras_are_the_builders():
     assert set(models.NAMES) == set(models.builders())
+
+
+@pytest.mark.slow
+def test_a_weights_none_search_never_runs_an_imagenet_init(tmp_path):
+    """A real smoke search of MobileNet with --weights none: every trial, the report's points
+    included, trains init=random, and search.json (what the report and the Optuna study read)
+    says init was searched over random alone; the trials labelled imagenet or finetune used to
+    train random weights."""
+    import json
+
+    from conftest import report_csv, run
+
+    proc = run("run_search.py", "--space", "mobilenet_cifar10", "--dataset", "digits",
+               "--smoke-test", "--weights", "none", "--num-samples", "3", "--max-epochs", "2",
+               "--storage-path", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    experiment = tmp_path / "mobilenet_cifar10"
+    trials = report_csv(experiment / "report" / "trials.csv")
+    assert len(trials) == 3 and set(trials["init"]) == {"random"}
+    searched = json.loads((experiment / "search.json").read_text())["distributions"]
+    assert json.loads(searched["init"])["attributes"]["choices"] == ["random"]
