@@ -132,11 +132,15 @@ def make_tuner(settings: Settings, space: Space, data: Data,
                                    resume_unfinished=True, resume_errored=True)
         # ... and its verbosity: this run's --verbose, and this run's console in place of the
         # pickled one (an experiment started before the console had none: it gets one).
-        # Private: restore takes no RunConfig; Ray itself edits this one's name and path.
-        run_config = tuner._local_tuner.get_run_config()
-        run_config.verbose = 1 if verbose else 0
-        run_config.callbacks = [c for c in run_config.callbacks or []
-                                if not isinstance(c, Console)] + [console]
+        # Private (checked with Ray 2.60 by test_budget's --verbose resume): restore takes no
+        # RunConfig; Ray itself edits this one's name and path. Without it, a resumed search
+        # keeps the first run's output.
+        local = getattr(tuner, "_local_tuner", None)
+        if local is not None and hasattr(local, "get_run_config"):
+            run_config = local.get_run_config()
+            run_config.verbose = 1 if verbose else 0
+            run_config.callbacks = [c for c in run_config.callbacks or []
+                                    if not isinstance(c, Console)] + [console]
         return tuner
     run_config = tune.RunConfig(
         name=settings.name, storage_path=settings.storage,
