@@ -42,15 +42,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.results import Results, _number, best_trial, load
+from analysis.tables import COMPARISON
 
-COLUMNS = {
-    "experiment": "str", "space": "str", "dataset": "str", "model": "str", "finished": "bool",
-    "trials": "int64", "completed": "int64", "best_trial": "str", "configuration": "str",
-    "val_accuracy": "float64", "test_accuracy": "float64", "reference_test_accuracy": "float64",
-    "difference": "float64", "reference_source": "str", "params": "Int64", "epochs": "Int64",
-    "training_time_s": "float64", "search_wall_time_s": "float64",
-    "trials_training_time_s": "float64", "folder": "str",
-}
+COLUMNS = COMPARISON  # the comparison table's columns and dtypes (analysis/tables.py)
 
 
 def _format(value) -> str:

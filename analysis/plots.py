@@ -214,12 +214,14 @@ def parallel(res: Results, path: Path, dists: dict, order: list[str] | None = No
         ax.set_xlim(-0.5, len(columns) - 0.8)
         ax.set_ylim(-0.05, 1.05)
         ax.grid(False)
-        # about 10 characters of the title's size to an inch of figure, the colorbar's aside
+        # about 10 characters of the title's size to an inch of the axes (the figure less the
+        # colorbar and margins), over which the title is centred
+        chars = int((width - 2) * 10)
         ax.set_title("\n".join(textwrap.wrap(
             f"Parallel coordinates: {len(res.trials)} trials, coloured by best validation "
-            "accuracy", int(width * 10))
+            "accuracy", chars)
             + textwrap.wrap("(solid: completed, dashed: stopped by ASHA, dotted: diverged, "
-                            "failed or unfinished; grey: no result)", int(width * 10))))
+                            "failed or unfinished; grey: no result)", chars)))
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax,
                      label="best validation accuracy")
     return fig

@@ -59,13 +59,21 @@ TRANSFER = {"model": "str", "key": "str", "train loss": "float64", "train accura
             "report source": "str", "trials": "Int64", "epochs": "Int64", "trial": "str",
             "experiment": "str"}
 
+COMPARISON = {
+    "experiment": "str", "space": "str", "dataset": "str", "model": "str", "finished": "bool",
+    "trials": "int64", "completed": "int64", "best_trial": "str", "configuration": "str",
+    "val_accuracy": "float64", "test_accuracy": "float64", "reference_test_accuracy": "float64",
+    "difference": "float64", "reference_source": "str", "params": "Int64", "epochs": "Int64",
+    "training_time_s": "float64", "search_wall_time_s": "float64",
+    "trials_training_time_s": "float64", "folder": "str",
+}
+
 
 def dtypes(name: str) -> dict[str, str]:
     """The documented dtypes of the suite's CSV file called `name` (a file name or path)."""
-    from analysis.comparison import COLUMNS
     name = Path(name).name
     known = {"trials.csv": TRIALS, "best.csv": BEST, "failures.csv": FAILURES,
-             "importance.csv": IMPORTANCE, "table.csv": STUDY, "comparison.csv": COLUMNS}
+             "importance.csv": IMPORTANCE, "table.csv": STUDY, "comparison.csv": COMPARISON}
     if name in known:
         return known[name]
     if re.fullmatch(r"table\d+_\w+\.csv", name):
