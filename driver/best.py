@@ -173,15 +173,13 @@ def _prepare() -> None:
                           "pin_cores": False})
 
 
-# A process-wide cache, in the tester's process: each best-weights file's test-split probabilities
-# (`_test_probabilities`), by (path, modification time, size); kept for the whole search.
-_PROBABILITY_CACHE: dict[tuple, np.ndarray] = {}
+_computed: dict[tuple, np.ndarray] = {}  # in the tester's process: what `_test_probabilities` gave
 
 
 def _kept_weights() -> list[tuple]:
     """The (weights file, its modification time and size) whose probabilities this process
     keeps, in the order it computed them."""
-    return list(_PROBABILITY_CACHE)
+    return list(_computed)
 
 
 def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np.ndarray]:
@@ -198,11 +196,11 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
         weights = (checkpoint / "best.npz").resolve()
         seen = weights.stat()
         key = (str(weights), seen.st_mtime_ns, seen.st_size)  # a trial's: its config is fixed
-        if key not in _PROBABILITY_CACHE:
+        if key not in _computed:
             keras.backend.clear_session()
             model = built_model(config, data)
             model.set_weights(load_weights(weights))
             batches = pipeline.eval_batches(data, "test", config)
-            _PROBABILITY_CACHE[key] = model.predict(batches, verbose=0)
-        probabilities.append(_PROBABILITY_CACHE[key])
+            _computed[key] = model.predict(batches, verbose=0)
+        probabilities.append(_computed[key])
     return probabilities

@@ -32,7 +32,6 @@ the backbone is called with training=False) in every phase, as in keras-io's tra
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 
@@ -66,9 +65,12 @@ def backbone_size(backbone: str, input_shape) -> int:
     return height if height == width and height >= spec.min_size else spec.default_size
 
 
-@functools.cache  # once per process: Keras registers the class by name, and is imported lazily
+_PREPROCESS = []  # the Preprocess layer class, defined once (Keras imported lazily)
+
+
 def _preprocess_layer():
-    """The Preprocess layer class."""
+    if _PREPROCESS:
+        return _PREPROCESS[0]
     import keras
 
     @keras.saving.register_keras_serializable(package="cnn_search")
@@ -87,6 +89,7 @@ def _preprocess_layer():
         def get_config(self):
             return {**super().get_config(), "backbone": self.backbone}
 
+    _PREPROCESS.append(Preprocess)
     return Preprocess
 
 
