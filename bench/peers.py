@@ -63,14 +63,13 @@ def _suite_curve(folder: Path) -> list[tuple[float, float]]:
 def run(system: str, workload: str, seed: int, tmp: Path, env: dict) -> dict:
     name = f"{system}-{workload}-{seed}"
     common = ["--dataset", workload, "--seed", str(seed), *WORKLOADS[workload]]
+    log = tmp / f"{name}.jsonl"  # the peers' record of every epoch
     if system == "suite":
         command = ["run_search.py", "--space", "basenet", "--storage-path", str(tmp),
                    "--name", name, *common]
     elif system == "kerastuner":
-        log = tmp / f"{name}.jsonl"
         command = ["bench/kerastuner_peer.py", "--log", str(log), *common]
     else:
-        log = tmp / f"{name}.jsonl"
         workers = os.cpu_count() if system == "optuna2" else 1
         command = ["bench/optuna_peer.py", "--log", str(log), "--workers", str(workers), *common]
     start = time.time()
