@@ -173,13 +173,15 @@ def _prepare() -> None:
                           "pin_cores": False})
 
 
-_computed: dict[tuple, np.ndarray] = {}  # in the tester's process: what `_test_probabilities` gave
+# A process-wide cache, in the tester's process: each best-weights file's test-split probabilities
+# (`_test_probabilities`), by (path, modification time, size); kept for the whole search.
+_PROBABILITY_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def _kept_weights() -> list[tuple]:
     """The (weights file, its modification time and size) whose probabilities this process
     keeps, in the order it computed them."""
-    return list(_computed)
+    return list(_PROBABILITY_CACHE)
 
 
 def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np.ndarray]:
@@ -196,11 +198,11 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
         weights = (checkpoint / "best.npz").resolve()
         seen = weights.stat()
         key = (str(weights), seen.st_mtime_ns, seen.st_size)  # a trial's: its config is fixed
-        if key not in _computed:
+        if key not in _PROBABILITY_CACHE:
             keras.backend.clear_session()
             model = built_model(config, data)
             model.set_weights(load_weights(weights))
             batches = pipeline.eval_batches(data, "test", config)
-            _computed[key] = model.predict(batches, verbose=0)
-        probabilities.append(_computed[key])
+            _PROBABILITY_CACHE[key] = model.predict(batches, verbose=0)
+        probabilities.append(_PROBABILITY_CACHE[key])
     return probabilities

@@ -2,8 +2,8 @@
 
 `plan(args)` raises `UsageError` (exit code 2, one line) for anything wrong: an unknown space or
 dataset, impossible budgets, a missing weights file, an occupied experiment folder, a bad --set,
-a flag that --resume cannot change (`resumed`). It loads nothing heavy: no TensorFlow, no dataset,
-no Ray cluster.
+a flag that --resume cannot change (`settings_to_resume`). It loads nothing heavy: no TensorFlow,
+no dataset, no Ray cluster.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def plan(args) -> tuple[Settings, Space]:
         warm_start=str(Path(args.warm_start).expanduser().resolve()) if args.warm_start else None,
         address=args.address, resume=args.resume)
     if args.resume:
-        settings = resumed(settings, args.given)
+        settings = settings_to_resume(settings, args.given)
         return settings, narrowed(space, settings)
     space = narrowed(space, settings)
     check_configs(space, settings)
@@ -180,10 +180,10 @@ def narrowed(space: Space, settings: Settings) -> Space:
     return space.narrowed(weights=settings.weights, max_epochs=settings.budget.max_epochs)
 
 
-def resumed(settings: Settings, given: set[str]) -> Settings:
+def settings_to_resume(settings: Settings, given: set[str]) -> Settings:
     """The settings of the experiment `settings` resumes (search.json), with the flags `given`
     that may change applied; raises UsageError for a flag that would change what it runs."""
-    kept = record.resumed(settings)
+    kept = record.with_saved_settings(settings)
     if "data_dir" in given:
         kept = replace(kept, data_dir=settings.data_dir)
     for flag in sorted(given & FIXED_ON_RESUME.keys()):
@@ -224,14 +224,16 @@ def _name(name: str) -> str:
     return name
 
 
-_LOCKS: dict = {}  # experiment -> open lock file, held until this process ends
+# A process-wide cache: the experiment locks this process holds (experiment -> its open lock
+# file). A lock lasts while its file is open, so each stays here until the process ends.
+_HELD_LOCKS: dict = {}
 
 
 def lock(experiment: Path) -> None:
     """One writer per experiment: an exclusive lock on <storage>/.<name>.lock, held for the life
     of this process (the system releases it when the process ends or dies)."""
     import fcntl
-    if str(experiment) in _LOCKS:  # this process holds it already
+    if str(experiment) in _HELD_LOCKS:  # this process holds it already
         return
     path = experiment.with_name(f".{experiment.name}.lock")
     handle = open(path, "a+")
@@ -246,7 +248,7 @@ def lock(experiment: Path) -> None:
     handle.truncate(0)
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
-    _LOCKS[str(experiment)] = handle
+    _HELD_LOCKS[str(experiment)] = handle
 
 
 def _parse(value: str, like):

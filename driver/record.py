@@ -88,7 +88,7 @@ def finished(settings: Settings, space: Space, stopped_by: str | None = None) ->
     write(settings, space, finished=time.time(), stopped_by=stopped_by)
 
 
-def resumed(settings: Settings) -> Settings:
+def with_saved_settings(settings: Settings) -> Settings:
     """`settings` with what the interrupted search ran with (search.json) put back."""
     from ray import tune
 

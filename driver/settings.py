@@ -65,9 +65,9 @@ class Settings:
 
 
 # The flags that set what a search runs with, and the settings they set ("a.b": field b of a). A
-# resumed search runs with what it started with, so plan.resumed refuses one of these given another
-# value. --data-dir may change (where the same data is now); --smoke-test is a preset that explicit
-# flags override anyway.
+# resumed search runs with what it started with, so plan.settings_to_resume refuses one of these
+# given another value. --data-dir may change (where the same data is now); --smoke-test is a preset
+# that explicit flags override anyway.
 FIXED_ON_RESUME = {
     "dataset": ("dataset",), "seed": ("seed",), "weights": ("weights",),
     "image_size": ("image_size",), "cpus_per_trial": ("cpus_per_trial",),
@@ -79,7 +79,7 @@ FIXED_ON_RESUME = {
     "warm_start": ("warm_start",), "max_concurrent": ("max_concurrent",),
     "max_failures": ("max_failures",),
 }
-# What a resumed search keeps from search.json (record.resumed): those settings (Ray keeps its own
-# failure, concurrency and time settings too), and where its data was.
+# What a resumed search keeps from search.json (record.with_saved_settings): those settings (Ray
+# keeps its own failure, concurrency and time settings too), and where its data was.
 KEPT_ON_RESUME = tuple(dict.fromkeys(
     ["data_dir"] + [f.split(".")[0] for fields in FIXED_ON_RESUME.values() for f in fields]))

@@ -32,7 +32,9 @@ def per_model(spec, *, key: str, table: dict, default):
     return table.get(spec.config["model"], {}).get(key, default)
 
 
-_experiment_here: list[Path] = []  # this process's experiment folder, for trial_dirname
+# Process-wide: this process's experiment folder (make_tuner sets it), for trial_dirname, which Tune
+# pickles into the experiment by name and so cannot carry the folder a resumed search is in now.
+_THIS_EXPERIMENT: list[Path] = []
 
 
 def trial_dirname(trial) -> str:
@@ -56,13 +58,15 @@ def _here(trial) -> None:
         where = Path(storage.storage_fs_path) / storage.experiment_dir_name
     except (AttributeError, TypeError):
         return
-    if _experiment_here and where != _experiment_here[0]:
-        storage.storage_fs_path = str(_experiment_here[0].parent)
-        storage.experiment_dir_name = _experiment_here[0].name
+    if _THIS_EXPERIMENT and where != _THIS_EXPERIMENT[0]:
+        storage.storage_fs_path = str(_THIS_EXPERIMENT[0].parent)
+        storage.experiment_dir_name = _THIS_EXPERIMENT[0].name
 
 
 Finished = list[tuple[float, dict, Path]]  # (best val accuracy, config, newest checkpoint)
-_last_trial_actions: list[Callable[[Finished], None]] = []  # this process's, for LastTrial to call
+# Process-wide: the action of this process's search (when_last_trial_runs sets it), for LastTrial,
+# which Tune pickles into the experiment and restores in a resumed search's process.
+_LAST_TRIAL_ACTION: list[Callable[[Finished], None]] = []
 
 
 class LastTrial(tune.Callback):
@@ -85,7 +89,7 @@ class LastTrial(tune.Callback):
             scored = [(t.metric_analysis["val_accuracy"]["max"], t.config, Path(t.checkpoint.path))
                       for t in finished
                       if t.checkpoint is not None and "val_accuracy" in t.metric_analysis]
-            for action in _last_trial_actions:
+            for action in _LAST_TRIAL_ACTION:
                 action(scored)
 
     on_trial_error = on_trial_complete
@@ -95,7 +99,7 @@ def when_last_trial_runs(num_samples: int, action: Callable[[Finished], None] | 
                          ) -> LastTrial:
     """The callback for a search of `num_samples` trials; `action` (None: nothing) is what it,
     or the one restored from the experiment, calls in this process."""
-    _last_trial_actions[:] = [action] if action else []
+    _LAST_TRIAL_ACTION[:] = [action] if action else []
     return LastTrial(num_samples)
 
 
@@ -126,7 +130,7 @@ def make_tuner(settings: Settings, space: Space, data: Data,
         # A failed trial's traceback, logged in full at every failure: the console gives its
         # exception line; the traceback stays in the trial's error.txt (report/failures.md).
         os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
-    _experiment_here[:] = [settings.experiment]
+    _THIS_EXPERIMENT[:] = [settings.experiment]
     if settings.resume:  # Tune restores the callbacks the search started with
         tuner = tune.Tuner.restore(str(settings.experiment), trainable=trainable,
                                    resume_unfinished=True, resume_errored=True)

@@ -68,3 +68,50 @@ def study(tmp_path_factory):
                "--storage-path", storage)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "model_comparison"
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits as a search loads them (trainables.loaders.load_digits): one Data
+    for the session's in-process tests, which treat its arrays as read-only."""
+    from trainables.loaders import load_digits
+    return load_digits()
+
+
+@pytest.fixture
+def offline_keras_home(tmp_path, monkeypatch):
+    """An empty Keras cache ($KERAS_HOME, with datasets/ and models/) and no way to download
+    anything: the proxies point where nothing listens, so a download fails at once."""
+    home = tmp_path / "keras"
+    for folder in ("datasets", "models"):
+        (home / folder).mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    return home
+
+
+@pytest.fixture
+def run_search_main(capsys, monkeypatch):
+    """`python run_search.py ARGS` in this process (run_search.main), for inputs the command must
+    refuse before a search starts: call it with the arguments; it gives the exit code and what
+    the command wrote to stderr. The search itself is replaced by a failure, so an input wrongly
+    accepted fails the test rather than running a search inside pytest. (tests/test_cli.py runs
+    the real command line for a refused input too.)"""
+    import run_search
+
+    def started(*args, **kwargs):
+        raise AssertionError("run_search.py accepted the input: the search would have started")
+
+    monkeypatch.setattr(run_search.search, "run", started)
+
+    def main(*args) -> tuple[int, str]:
+        capsys.readouterr()
+        try:
+            code = run_search.main([str(a) for a in args])
+        except SystemExit as e:  # argparse's own errors (an unknown flag, "1.5" for an integer)
+            code = e.code
+        return code, capsys.readouterr().err
+    return main

@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 
 from trainables import optimizers, pipeline
-from trainables.loaders import load_digits
 from trainables.train import compiled_model, ema_momentum, load_weights, new_session
 
 CONFIG = {"model": "basenet", "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 64,
           "dropout": 0.2, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
 
 
 def test_momentum_spreads_the_average_over_the_epochs_asked():

@@ -34,10 +34,10 @@ def test_time_budget_stops_the_search_reports_and_resume_still_works(tmp_path):
     assert "Resuming basenet on digits" in resumed.stdout
 
 
-def test_a_bad_duration_is_one_line(tmp_path):
-    proc = run(*SMOKE, "--time-budget", "soon", "--storage-path", tmp_path)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert "--time-budget 'soon': write a duration such as 90m" in proc.stderr
+def test_a_bad_duration_is_one_line(tmp_path, run_search_main):
+    code, error = run_search_main(*SMOKE[1:], "--time-budget", "soon", "--storage-path", tmp_path)
+    assert code == 2 and error.count("\n") == 1, error
+    assert "--time-budget 'soon': write a duration such as 90m" in error
 
 
 @pytest.mark.slow
@@ -87,9 +87,10 @@ def test_warm_start_search_builds_on_the_earlier_one(smoke_search, tmp_path):
     (["--space", "model_comparison"], "--warm-start applies to searches"),
 ])
 def test_warm_start_from_another_space_or_into_a_study_is_one_line(smoke_search, tmp_path,
-                                                                    args, message):
+                                                                    args, message,
+                                                                    run_search_main):
     folder, _ = smoke_search
-    proc = run("run_search.py", "--dataset", "digits", "--smoke-test", "--warm-start", folder,
-               "--storage-path", tmp_path, *args)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert message in proc.stderr
+    code, error = run_search_main("--dataset", "digits", "--smoke-test", "--warm-start", folder,
+                                  "--storage-path", tmp_path, *args)
+    assert code == 2 and error.count("\n") == 1, error
+    assert message in error

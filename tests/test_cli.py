@@ -1,4 +1,6 @@
-"""The command line: help, the space list, and every bad input -> exit 2 and one clear line."""
+"""The command line: help, the space list, and every bad input -> exit 2 and one clear line.
+The inputs are checked in this process (run_search.main, conftest's run_search_main); the first
+test runs the real command line for a refused input."""
 
 import pytest
 
@@ -6,8 +8,24 @@ import search_spaces
 from conftest import run
 
 
-def test_help_documents_every_flag():
-    out = run("run_search.py", "--help").stdout
+@pytest.mark.parametrize("args, message", [
+    (["--space", "nope"], "unknown space 'nope'; choose one of: "),  # driver.plan's check
+    (["--space", "basenet", "--num-samples", "1.5"], "argument --num-samples: invalid int"),
+])
+def test_the_command_line_refuses_bad_input_with_exit_2_and_one_line(args, message, tmp_path):
+    proc = run("run_search.py", "--dataset", "digits", "--storage-path", tmp_path, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert message in proc.stderr and proc.stdout == "", proc.stderr
+    assert not list(tmp_path.glob("*/trial_*"))  # nothing started
+
+
+def test_help_documents_every_flag(capsys):
+    import run_search
+    with pytest.raises(SystemExit) as stopped:
+        run_search.main(["--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
     for flag in ["--space", "--dataset", "--num-samples", "--max-epochs", "--grace-period",
                  "--reduction-factor", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent",
                  "--storage-path", "--name", "--seed", "--smoke-test", "--address", "--resume",
@@ -16,13 +34,13 @@ def test_help_documents_every_flag():
         assert flag in out, flag
 
 
-def test_list_spaces_names_every_space_with_dataset_and_model():
-    proc = run("run_search.py", "--list-spaces")
-    assert proc.returncode == 0
-    lines = proc.stdout.splitlines()
+def test_list_spaces_names_every_space_with_dataset_and_model(capsys):
+    import run_search
+    assert run_search.main(["--list-spaces"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     for name in search_spaces.names():
         space = search_spaces.load(name)
-        line = next(l for l in lines if l.split()[0] == name)
+        line = next(l for l in lines if l.split()[:1] == [name])
         assert space.dataset in line and space.model in line and space.description in line
 
 
@@ -46,31 +64,30 @@ def test_list_spaces_names_every_space_with_dataset_and_model():
     (["--space", "basenet", "--storage-path", "s3://bucket/results"], "URIs are not supported yet"),
     (["--space", "basenet", "--weights", "none"], "--weights applies to transfer spaces only"),
 ])
-def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
-    proc = run("run_search.py", "--dataset", "digits", "--storage-path", tmp_path, *args)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, run_search_main):
+    code, error = run_search_main("--dataset", "digits", "--storage-path", tmp_path, *args)
+    assert code == 2, error
+    assert error.count("\n") == 1 and message in error, error
     assert not list(tmp_path.glob("*/trial_*"))  # nothing started
 
 
-def test_missing_cifar_says_where_to_put_it(tmp_path):
-    """No CIFAR-100 in the Keras cache and no internet: exit 2 naming the file and the fallback."""
-    proc = run("run_search.py", "--space", "basenet", "--storage-path", tmp_path / "r",
-               env={"KERAS_HOME": str(tmp_path / "keras")})
-    assert proc.returncode == 2
-    assert "cifar-100-python.tar.gz" in proc.stderr and "--dataset digits" in proc.stderr
-    assert proc.stderr.count("\n") == 1
+def test_missing_cifar_says_where_to_put_it(tmp_path, offline_keras_home, run_search_main):
+    """No CIFAR-100 in the Keras cache and no network: exit 2 naming the file and the fallback."""
+    code, error = run_search_main("--space", "basenet", "--storage-path", tmp_path / "r")
+    assert code == 2
+    assert "cifar-100-python.tar.gz" in error and "--dataset digits" in error
+    assert error.count("\n") == 1
 
 
-def test_existing_experiment_is_not_overwritten_and_resume_needs_one(tmp_path):
+def test_existing_experiment_is_not_overwritten_and_resume_needs_one(tmp_path, run_search_main):
     (tmp_path / "basenet").mkdir()
     (tmp_path / "basenet" / "search.json").write_text("{}")
-    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
-               "--storage-path", tmp_path)
-    assert proc.returncode == 2 and "add --resume" in proc.stderr
-    proc = run("run_search.py", "--space", "basenet", "--dataset", "digits",
-               "--storage-path", tmp_path, "--name", "other", "--resume")
-    assert proc.returncode == 2 and "no experiment to resume" in proc.stderr
+    code, error = run_search_main("--space", "basenet", "--dataset", "digits",
+                                  "--storage-path", tmp_path)
+    assert code == 2 and "add --resume" in error
+    code, error = run_search_main("--space", "basenet", "--dataset", "digits",
+                                  "--storage-path", tmp_path, "--name", "other", "--resume")
+    assert code == 2 and "no experiment to resume" in error
 
 
 def test_help_states_each_default_once(capsys):

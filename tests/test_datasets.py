@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run
 from standins import cifar100, cifar10, cifar_batch, cifar_rows, fashion_mnist, idx, tgz
 from trainables import datasets
 from trainables.data import DataError
@@ -27,16 +26,10 @@ def _as_set(images):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty Keras cache ($KERAS_HOME/datasets), and no way to download anything."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there: downloads fail fast
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    folder = tmp_path / "keras" / "datasets"
-    folder.mkdir(parents=True)
-    return folder
+def cache(offline_keras_home):
+    """The datasets folder of an empty Keras cache with no way to download anything
+    (conftest's offline_keras_home)."""
+    return offline_keras_home / "datasets"
 
 
 def _one_line(error):
@@ -194,14 +187,13 @@ def test_missing_fashion_mnist_and_no_network_is_a_data_error(cache):
 
 # --- the command line -----------------------------------------------------------------------
 
-def test_search_on_a_truncated_archive_exits_2_with_one_line(cache, tmp_path):
+def test_search_on_a_truncated_archive_exits_2_with_one_line(cache, tmp_path, run_search_main):
     archive, *_ = cifar100(10, 2, 30)
     (cache / "cifar-100-python-target_archive").write_bytes(archive[: len(archive) // 3])
-    proc = run("run_search.py", "--space", "basenet", "--storage-path", tmp_path / "results",
-               env={"KERAS_HOME": str(cache.parent)}, timeout=300)
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    code, error = run_search_main("--space", "basenet", "--storage-path", tmp_path / "results")
+    assert code == 2, error[-2000:]
+    lines = error.strip().splitlines()
+    assert len(lines) == 1, error
     assert "cifar-100-python-target_archive" in lines[0]
     assert not (tmp_path / "results" / "basenet").exists()  # stopped before any trial
 

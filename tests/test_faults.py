@@ -501,7 +501,7 @@ def _orphan(parent: Path) -> Path:
 
 def test_only_the_checkpoint_folders_of_ended_processes_are_removed(tmp_path, monkeypatch):
     from trainables import staging
-    monkeypatch.setattr(staging, "_swept", False)
+    monkeypatch.setattr(staging, "_ORPHANS_SWEPT", False)
     orphan = _orphan(tmp_path)
     with staging.folder() as mine:  # this process's, as a trial writes it
         assert Path(mine).name.startswith(f"{staging.PREFIX}{os.getpid()}-")

@@ -83,24 +83,27 @@ def test_pathmnist_is_fetched_once_into_the_data_cache(served):
     assert server.gets("/pathmnist.npz") == [None]
 
 
-def test_checksum_mismatch_exits_2_with_one_line_and_leaves_nothing(served, tmp_path):
+def test_checksum_mismatch_exits_2_with_one_line_and_leaves_nothing(served, tmp_path,
+                                                                    monkeypatch, run_search_main):
     server, sources, cache = served
-    sources = {**sources, "cub200": (sources["cub200"][0], "0" * 32)}
-    proc = search(sources, cache, tmp_path, "--space", "resnet_head", "--image-size", "32")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "checksum mismatch for CUB_200_2011.tgz" in proc.stderr
+    monkeypatch.setitem(download.SOURCES, "cub200", (sources["cub200"][0], "0" * 32))
+    code, error = run_search_main("--space", "resnet_head", "--image-size", "32", "--weights",
+                                  "none", "--storage-path", tmp_path / "results")
+    assert code == 2 and error.count("\n") == 1, error
+    assert "checksum mismatch for CUB_200_2011.tgz" in error
     assert not [p for p in cache.rglob("*") if p.suffix != ".lock"]
     assert not (tmp_path / "results" / "resnet_head").exists()  # no trial started
 
 
 def test_connection_dropped_half_way_exits_2_then_the_next_run_resumes_and_loads(
-        served, tmp_path):
+        served, tmp_path, run_search_main):
     server, sources, cache = served
     size = len(server.files["/CUB_200_2011.tgz"])
     server.drop_after["/CUB_200_2011.tgz"] = size // 2
-    proc = search(sources, cache, tmp_path, "--space", "resnet_head", "--image-size", "32")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert sources["cub200"][0] in proc.stderr and "run again to resume" in proc.stderr
+    code, error = run_search_main("--space", "resnet_head", "--image-size", "32", "--weights",
+                                  "none", "--storage-path", tmp_path / "results")
+    assert code == 2 and error.count("\n") == 1, error
+    assert sources["cub200"][0] in error and "run again to resume" in error
     data = datasets.load("cub200", image_size=32)
     assert server.gets("/CUB_200_2011.tgz") == [None, f"bytes={size // 2}-"]
     assert data.num_classes == 2 and len(data.x_test) == 4
@@ -131,12 +134,12 @@ def test_two_processes_fetching_at_once_both_succeed_with_one_download(served):
 
 
 def test_offline_every_folder_space_exits_2_naming_the_url_the_file_and_the_folder(
-        served, tmp_path):
+        served, tmp_path, run_search_main):
     server, sources, cache = served
     server.close()  # nothing listens any more
     for space, name in (("resnet_head", "CUB_200_2011.tgz"), ("nasnet_pathmnist", "pathmnist.npz")):
-        proc = search(sources, cache, tmp_path, "--space", space)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        code, error = run_search_main("--space", space, "--weights", "none", "--storage-path",
+                                      tmp_path / "results")
+        assert code == 2 and error.count("\n") == 1, error
         url = sources["cub200" if name.endswith("tgz") else "pathmnist"][0]
-        assert url in proc.stderr and f"download {name} yourself and put it in {cache}" in \
-            proc.stderr, proc.stderr
+        assert url in error and f"download {name} yourself and put it in {cache}" in error, error

@@ -27,11 +27,11 @@ SMOKE = ["run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-
 
 
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "a/b", ".hidden", "..", "."])
-def test_a_name_that_would_leave_the_storage_folder_is_refused(tmp_path, name):
+def test_a_name_that_would_leave_the_storage_folder_is_refused(tmp_path, name, run_search_main):
     storage = tmp_path / "results"
-    proc = run(*SMOKE, "--storage-path", storage, "--name", name)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert f"--name {name!r}: give one folder name" in proc.stderr
+    code, error = run_search_main(*SMOKE[1:], "--storage-path", storage, "--name", name)
+    assert code == 2 and error.count("\n") == 1, error
+    assert f"--name {name!r}: give one folder name" in error
     assert not (tmp_path / "escaped").exists() and sorted(storage.iterdir()) == []
 
 
@@ -69,6 +69,7 @@ def test_an_address_that_is_not_a_ray_cluster_is_one_line(request, service, says
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # the whole command, up to its Ray start (check_ray alone: the test above)
 def test_a_service_that_never_answers_exits_2_within_15_seconds(tmp_path, silent_service):
     start = time.time()
     proc = run(*SMOKE, "--storage-path", tmp_path, "--address", silent_service)
@@ -79,6 +80,7 @@ def test_a_service_that_never_answers_exits_2_within_15_seconds(tmp_path, silent
     assert not list(tmp_path.glob("*/trial_*"))
 
 
+@pytest.mark.slow  # the whole command, up to its Ray start (check_ray alone: the test above)
 def test_an_address_that_does_not_answer_exits_2_within_15_seconds(tmp_path):
     start = time.time()
     proc = run(*SMOKE, "--storage-path", tmp_path, "--address", "127.0.0.1:9")

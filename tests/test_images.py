@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run
 from standins import cub, pathmnist
 from trainables import datasets, images, models, pipeline
 from trainables.data import DataError
@@ -80,9 +79,9 @@ def test_broken_cub_2011_lists_are_data_errors(tmp_path):
     (["--image-size", "64", "--dataset", "digits"], "--image-size applies to datasets of image "
                                                     "files"),
 ])
-def test_bad_image_size_is_a_usage_error(tmp_path, args, message):
-    proc = run("run_search.py", "--space", "resnet_head", "--storage-path", tmp_path, *args)
-    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1
+def test_bad_image_size_is_a_usage_error(tmp_path, args, message, run_search_main):
+    code, error = run_search_main("--space", "resnet_head", "--storage-path", tmp_path, *args)
+    assert code == 2 and message in error and error.count("\n") == 1, error
 
 
 def test_pathmnist_loads_medmnist_npz(tmp_path):
@@ -114,10 +113,11 @@ def test_broken_pathmnist_is_a_data_error(tmp_path):
     ("pathmnist", lambda d: pathmnist(d, (20, 6, 6), keys={"train_images"}), "lacks train_labels"),
     ("cub200", lambda d: None, "is not a folder"),
 ])
-def test_cli_exits_2_with_one_line_on_broken_data(tmp_path, dataset, setup, message):
+def test_cli_exits_2_with_one_line_on_broken_data(tmp_path, dataset, setup, message,
+                                                  run_search_main):
     setup(tmp_path / "data")
     space = "finetune_resnet" if dataset == "cub200" else "nasnet_pathmnist"
-    proc = run("run_search.py", "--space", space, "--weights", "none", "--data-dir",
-               tmp_path / "data", "--storage-path", tmp_path / "results")
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    code, error = run_search_main("--space", space, "--weights", "none", "--data-dir",
+                                  tmp_path / "data", "--storage-path", tmp_path / "results")
+    assert code == 2, error[-2000:]
+    assert error.count("\n") == 1 and message in error, error

@@ -227,9 +227,8 @@ def test_rgb_images_become_grey_at_28x28_by_luminance_for_a_fashion_model():
     assert models.input_shape("fashion_cnn", data.input_shape) == (28, 28, 1)
 
 
-def test_native_shape_data_passes_unchanged_and_digits_trains_fashion_mlp():
-    from trainables.loaders import load_digits
-    data = load_digits()
+def test_native_shape_data_passes_unchanged_and_digits_trains_fashion_mlp(digits):
+    data = digits
     config = {"model": "fashion_mlp", "optimizer": "adam", "learning_rate": 1e-3,
               "batch_size": 64, "dropout": 0.0, "normalize": "featurewise", "flip": True,
               "zoom": 0.2, "rotation": 15, "seed": 0}

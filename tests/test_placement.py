@@ -19,7 +19,6 @@ from driver import cluster
 from driver.plan import plan
 from driver.settings import Settings, UsageError
 from search_spaces._common import SMOKE_BUDGET
-from trainables.loaders import load_digits
 from trainables.train import _restore, _save, compiled_model, tensorflow_settings
 
 
@@ -99,7 +98,7 @@ def test_trial_config_carries_mixed_precision_only_with_a_gpu_share():
     assert on_gpu.trial_constants()["mixed_precision"] is True
 
 
-def test_a_trial_session_keeps_its_precision_policy():
+def test_a_trial_session_keeps_its_precision_policy(digits):
     """Keras's clear_session resets the dtype policy to float32: a trial's session sets the
     policy after it, so a GPU trial's layers compute in float16 (they did not, before)."""
     from trainables.train import built_model, new_session
@@ -107,15 +106,15 @@ def test_a_trial_session_keeps_its_precision_policy():
               "dropout": 0.0, "seed": 0}
     try:
         new_session("mixed_float16", 0)
-        assert built_model(config, load_digits()).layers[1].compute_dtype == "float16"
+        assert built_model(config, digits).layers[1].compute_dtype == "float16"
         new_session("float32", 0)
-        assert built_model(config, load_digits()).layers[1].compute_dtype == "float32"
+        assert built_model(config, digits).layers[1].compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_path):
-    data = load_digits()
+def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_path, digits):
+    data = digits
     config = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
               "dropout": 0.0, "seed": 0}
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -178,6 +177,7 @@ def test_cpu_trial_processes_claim_cores_of_their_own_until_they_end(tmp_path):
         proc.communicate("\n")
 
 
+@pytest.mark.slow  # starts a local Ray cluster
 def test_the_local_ray_starts_no_idle_workers(tmp_path):
     """The Ray a search starts on this machine starts no Python worker before a trial asks for
     one (Ray's default starts one per CPU as the driver connects; trial actors never use them)."""

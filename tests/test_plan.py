@@ -38,11 +38,12 @@ def test_bad_study_overrides_are_usage_errors(flag, message, tmp_path):
     ("augmentation_grid", "zoom=0.2,2", "zoom=2.0 is not a number >= 0, <= 1"),
     ("augmentation_grid", "normalize=l2", "normalize='l2' is not one of none, featurewise, zca"),
 ])
-def test_set_values_are_checked_against_what_a_trial_accepts(space, flag, message, tmp_path):
-    proc = run("run_search.py", "--space", space, "--dataset", "digits", "--storage-path",
-               tmp_path, "--set", flag)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert message in proc.stderr and not list(tmp_path.iterdir())[1:]
+def test_set_values_are_checked_against_what_a_trial_accepts(space, flag, message, tmp_path,
+                                                             run_search_main):
+    code, error = run_search_main("--space", space, "--dataset", "digits", "--storage-path",
+                                  tmp_path, "--set", flag)
+    assert code == 2 and error.count("\n") == 1, error
+    assert message in error and not list(tmp_path.iterdir())[1:]  # the lock file alone
 
 
 def test_set_narrows_and_widens_a_grid(tmp_path):

@@ -18,8 +18,6 @@ from trainables.models import transfer
 from trainables.data import Data, DataError
 
 SMALL = (32, 32, 3)  # every backbone here accepts 32x32 without the top
-# No network, whatever this machine has: a download fails at once.
-OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
 
 def _config(**extra):
@@ -201,16 +199,16 @@ def test_nasnet_top50_trains_exactly_its_top_layers():
     assert top and _ids(model.trainable_weights) == _ids(top + head)
 
 
-def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(tmp_path):
+def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(
+        tmp_path, offline_keras_home, run_search_main):
     folder = cub(tmp_path / "cub", "2011")
-    env = {"KERAS_HOME": str(tmp_path / "keras"), **OFFLINE}
-    proc = run("run_search.py", "--space", "resnet_head", "--data-dir", folder, "--image-size",
-               "32", "--storage-path", tmp_path / "results", env=env)
-    assert proc.returncode == 2, proc.stderr[-2000:]
+    code, error = run_search_main("--space", "resnet_head", "--data-dir", folder, "--image-size",
+                                  "32", "--storage-path", tmp_path / "results")
+    assert code == 2, error[-2000:]
     name = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    assert proc.stderr.count("\n") == 1, proc.stderr
-    assert f"download {name} yourself and put it in {tmp_path / 'keras' / 'models'}" in \
-        proc.stderr, proc.stderr
+    assert error.count("\n") == 1, error
+    assert f"download {name} yourself and put it in {offline_keras_home / 'models'}" in \
+        error, error
     assert not (tmp_path / "results" / "resnet_head").exists()  # before Ray: nothing started
 
 
@@ -221,23 +219,19 @@ def test_missing_imagenet_weights_offline_is_one_line_naming_the_keras_cache(tmp
     ("resnet50_finetune", (64, 64, 3), "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
 ])
 def test_weights_check_looks_for_keras_own_file_name_and_accepts_it_offline(
-        tmp_path, monkeypatch, model, data_shape, name):
+        offline_keras_home, monkeypatch, model, data_shape, name):
     import hashlib
 
     import h5py
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    for key, value in OFFLINE.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(DataError, match=f"download {name} yourself and put it in "
-                                        f"{tmp_path / 'models'}"):
+    cache = offline_keras_home / "models"
+    with pytest.raises(DataError, match=f"download {name} yourself and put it in {cache}"):
         weights.check_weights(model, "imagenet", data_shape)  # absent: offline, one line
-    (tmp_path / "models").mkdir(exist_ok=True)
-    with h5py.File(tmp_path / "models" / name, "w") as f:  # a (tiny) weights file in HDF5
+    with h5py.File(cache / name, "w") as f:  # a (tiny) weights file in HDF5
         f.create_dataset("conv1/kernel", data=np.ones((3, 3)))
     backbone = models.backbone_of(model)
     file_name, url, md5 = weights.WEIGHTS[backbone]
     if md5:  # Keras's checksum, for this stand-in file
-        digest = hashlib.md5((tmp_path / "models" / name).read_bytes()).hexdigest()
+        digest = hashlib.md5((cache / name).read_bytes()).hexdigest()
         monkeypatch.setitem(weights.WEIGHTS, backbone, (file_name, url, digest))
     weights.check_weights(model, "imagenet", data_shape)  # present and whole: no download
     weights.check_weights("resnet50_head", "none", (224, 224, 3))  # random init needs no file
@@ -346,12 +340,8 @@ def test_a_weights_file_is_checked_by_loading_it_into_the_backbone(tmp_path, cap
 ])
 @pytest.mark.parametrize("damage", [b"", b"<html>502 Bad Gateway</html>", b"\x89HDF\r\n\x1a\n"])
 def test_a_damaged_weights_file_in_the_keras_cache_is_one_line_not_a_traceback(
-        tmp_path, monkeypatch, model, name, damage):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    for key, value in OFFLINE.items():
-        monkeypatch.setenv(key, value)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / name).write_bytes(damage)
+        offline_keras_home, model, name, damage):
+    (offline_keras_home / "models" / name).write_bytes(damage)
     with pytest.raises(DataError) as error:
         weights.check_weights(model, "imagenet", (32, 32, 3))
     message = str(error.value)

@@ -17,7 +17,9 @@ import os
 import tempfile
 from pathlib import Path
 
-_held: list = []  # the open lock files: a claim lasts as long as this process
+# A process-wide cache: the open lock files of the cores this process claimed. A claim lasts while
+# its file is open, so each stays here until the process ends.
+_HELD_CORES: list = []
 
 
 def lock_folder() -> Path:
@@ -58,5 +60,5 @@ def claim(cpus: int, folder: Path | None = None) -> list[int]:
             os.sched_setaffinity(int(thread), cores)
         except OSError:  # the thread ended meanwhile
             pass
-    _held.extend(lock for _, lock in claimed)
+    _HELD_CORES.extend(lock for _, lock in claimed)
     return sorted(cores)

@@ -252,8 +252,8 @@ def _augment(x, seed, scale, offset, flip: bool, zoom: float, rotation: float, s
     return _AUGMENT_FNS[key](padded, tf.cast(seed, tf.int64), scale, offset, ranges)[:n]
 
 
-# Compiled once per process and key (chunk size and image shape), reused by every trial's
-# pipeline; the oldest go first.
+# A process-wide cache of the compiled augmentations: one per key (chunk size and image shape),
+# compiled once per process and reused by every trial's pipeline; the oldest go first.
 _AUGMENT_FNS: OrderedDict = OrderedDict()
 AUGMENT_FNS_SIZE = 8
 
@@ -415,11 +415,13 @@ def _zca(x_train: np.ndarray, shape):
 
 # --- memo: per process, by content ----------------------------------------------------------
 
+# A process-wide cache: converted splits and their statistics, by content (`_fingerprint`).
 _MEMO: OrderedDict = OrderedDict()
 _MEMO_SIZE = 8  # a few datasets' converted splits and statistics; the oldest go first
 
 
-_FINGERPRINTS: dict = {}  # id(array) -> (weak reference, fingerprint): hashed once per array
+# A process-wide cache: id(array) -> (weak reference, fingerprint), hashed once per array.
+_FINGERPRINTS: dict = {}
 
 
 def _fingerprint(x: np.ndarray) -> tuple:

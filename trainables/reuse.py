@@ -35,8 +35,10 @@ CACHE_SIZE = 8  # kept models per process: a search on one architecture keeps on
 # and at most this many parameters in all (weights and up to 2 optimizer slots each: about 200 MB
 # at 16M; BaseNet has 62k, MiRed v5 1.9M, v3 3.7M), the oldest going first
 CACHE_PARAMS = 16_000_000
+# A process-wide cache: the kept compiled models, by what their traced functions bake in (`_key`).
 _CACHE: OrderedDict = OrderedDict()
-_RATES: dict = {}  # id(kept Dropout layer) -> (rate variable, scale variable)
+# A process-wide cache beside it: id(kept Dropout layer) -> (rate variable, scale variable).
+_RATES: dict = {}
 
 
 def compiled(fresh, config: dict, spe: int, ema_momentum: float | None = None):

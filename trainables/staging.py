@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 PREFIX = "hpsuite-checkpoint-"
-_swept = False  # this process removed the orphans it found
+# Process-wide: whether this process has removed the orphans it found (remove_orphans, once).
+_ORPHANS_SWEPT = False
 
 
 def folder() -> tempfile.TemporaryDirectory:
@@ -28,10 +29,11 @@ def folder() -> tempfile.TemporaryDirectory:
 def remove_orphans(parent: Path | None = None) -> list[Path]:
     """Once per process: remove the checkpoint folders in `parent` (the temporary directory) of
     processes that no longer run; the folders removed."""
-    global _swept
-    if _swept or os.name != "posix":  # os.kill(pid, 0) asks only POSIX whether a process runs
+    global _ORPHANS_SWEPT
+    # os.kill(pid, 0) asks only POSIX whether a process runs
+    if _ORPHANS_SWEPT or os.name != "posix":
         return []
-    _swept = True
+    _ORPHANS_SWEPT = True
     removed = []
     for path in Path(parent or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
         pid = path.name[len(PREFIX):].split("-", 1)[0]

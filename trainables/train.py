@@ -16,6 +16,7 @@ those of the weight average the optimizer keeps (optimizers.averaged); training 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import math
@@ -37,8 +38,9 @@ from trainables.folds import cv_fold
 # snapshot every second one (docs/benchmarks.md, "Mechanisms in the code").
 CHECKPOINT_PERIOD_S = 30.0
 
-_process_configured = False  # TensorFlow's thread pools and GPU memory mode are set once
-_imports_frozen = False  # gc.freeze() done: see freeze_imports
+# Process-wide: whether this process has set TensorFlow's thread pools and GPU memory mode, which
+# TensorFlow takes once, before it initialises (configure_tensorflow).
+_TENSORFLOW_CONFIGURED = False
 
 
 def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) -> dict:
@@ -55,17 +57,15 @@ def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) 
             "pin_cores": gpus == 0}
 
 
+@functools.cache  # once per process: later calls return the first's None
 def freeze_imports() -> None:
     """Once per process, at its first trial: collect, then move every object alive (modules,
     TensorFlow, Ray: over a million) to the collector's permanent generation. Each trial's
     clear_session then collects only what trials made, a fraction of the time
     (docs/benchmarks.md, "Mechanisms in the code")."""
-    global _imports_frozen
-    if not _imports_frozen:
-        import gc
-        _imports_frozen = True
-        gc.collect()
-        gc.freeze()
+    import gc
+    gc.collect()
+    gc.freeze()
 
 
 # Imported by `import keras` when installed, used by no trial: scikit-learn for Keras's estimator
@@ -110,13 +110,13 @@ def configure_tensorflow(settings: dict, own_process: bool = False) -> None:
     (a Ray actor, not a benchmark or test calling `train`), its cores. They must be set before
     TensorFlow initialises (and makes its thread pools), so a reused actor keeps its first
     setting; the precision policy is per trial (`new_session`)."""
-    global _process_configured
+    global _TENSORFLOW_CONFIGURED
     import tensorflow as tf
 
     from trainables import cores
 
-    if not _process_configured:
-        _process_configured = True
+    if not _TENSORFLOW_CONFIGURED:
+        _TENSORFLOW_CONFIGURED = True
         if settings["pin_cores"] and own_process:
             cores.claim(settings["threads"])
         try:

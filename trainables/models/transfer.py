@@ -32,6 +32,7 @@ the backbone is called with training=False) in every phase, as in keras-io's tra
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -65,12 +66,9 @@ def backbone_size(backbone: str, input_shape) -> int:
     return height if height == width and height >= spec.min_size else spec.default_size
 
 
-_PREPROCESS = []  # the Preprocess layer class, defined once (Keras imported lazily)
-
-
+@functools.cache  # once per process: Keras registers the class by name, and is imported lazily
 def _preprocess_layer():
-    if _PREPROCESS:
-        return _PREPROCESS[0]
+    """The Preprocess layer class."""
     import keras
 
     @keras.saving.register_keras_serializable(package="cnn_search")
@@ -89,7 +87,6 @@ def _preprocess_layer():
         def get_config(self):
             return {**super().get_config(), "backbone": self.backbone}
 
-    _PREPROCESS.append(Preprocess)
     return Preprocess
 
 
