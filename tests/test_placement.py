@@ -24,8 +24,21 @@ from trainables.train import _restore, _save, compiled_model, tensorflow_setting
 
 def test_cpu_trial_gets_its_threads_and_no_gpu_settings():
     assert tensorflow_settings(1, 0) == {"threads": 1, "memory_growth": False, "policy": "float32",
-                                         "pin_cores": True}
+                                         "pin_cores": False}
     assert tensorflow_settings(4, 0)["threads"] == 4
+    assert tensorflow_settings(1, 0, pin_cores=True)["pin_cores"]
+    assert not tensorflow_settings(1, 0.25, pin_cores=True)["pin_cores"]  # GPU trials never pin
+
+
+def test_core_pinning_is_opt_in(tmp_path):
+    """--pin-cores reaches every trial's config; without it no trial pins (cores are claimed per
+    machine, so containers sharing a host's cores would pin onto the same ones)."""
+    def constants(*flags):
+        args = run_search.parse_args(["--space", "basenet", "--dataset", "digits",
+                                      "--storage-path", str(tmp_path), *flags])
+        return plan(args)[0].trial_constants()
+    assert "pin_cores" not in constants()
+    assert constants("--pin-cores")["pin_cores"] is True
 
 
 def test_gpu_trial_grows_memory_and_uses_mixed_precision_unless_told_not_to():

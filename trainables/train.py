@@ -43,18 +43,21 @@ CHECKPOINT_PERIOD_S = 30.0
 _TENSORFLOW_CONFIGURED = False
 
 
-def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) -> dict:
+def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True,
+                        pin_cores: bool = False) -> dict:
     """What a trial with this share of the machine applies to TensorFlow.
 
     Ray's resources are logical: without explicit thread counts a 1-CPU trial starts one thread
     per core and trials on the same machine fight over them. Memory growth keeps trials that
     share a GPU from each taking all of its memory at start (the default), so 4 trials at 0.25 GPU
     fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down.
-    A CPU trial pins its process to cores of its own (cores.py); a GPU trial does not, so its
-    input pipeline and kernel launches may use the cores no trial holds."""
+    With `pin_cores` (--pin-cores) a CPU trial pins its process to cores of its own (cores.py);
+    a GPU trial never does, so its input pipeline and kernel launches may use the cores no trial
+    holds. Off by default: cores are claimed per machine, so two containers or users sharing a
+    host's cores would pin onto the same ones."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
             "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32",
-            "pin_cores": gpus == 0}
+            "pin_cores": pin_cores and gpus == 0}
 
 
 @functools.cache  # once per process: later calls return the first's None
@@ -294,7 +297,8 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
     gpus = resources.get("GPU", 0) if visible_gpus() else 0
     settings = tensorflow_settings(resources.get("CPU", 1), gpus,
-                                   config.get("mixed_precision", True))
+                                   config.get("mixed_precision", True),
+                                   config.get("pin_cores", False))
     own_process = runtime.get_actor_id() is not None
     configure_tensorflow(settings, own_process=own_process)
     if own_process:
