@@ -1,7 +1,6 @@
 """Speed and memory changes that must not change what is trained: the compiled augmentation is
-shared by every zoom and rotation range and gives the same pixels; a model kept across a reused
-actor's trials trains bit for bit as a fresh one; a reused actor's memory stays bounded over many
-trials."""
+shared by every zoom and rotation range and gives the same pixels; a reused actor's memory stays
+bounded over many trials."""
 
 from __future__ import annotations
 
@@ -10,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from trainables import pipeline, reuse
-from trainables.train import compiled_model, new_session, trial_model
+from trainables import pipeline
+from trainables.train import compiled_model, new_session
 
 
 def test_augmentation_settings_share_one_compile_and_give_the_baked_in_pixels():
@@ -64,7 +63,6 @@ def test_a_reused_process_does_not_grow_over_trials(digits, monkeypatch):
     monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(
         get_node_id=lambda: "local", get_actor_id=lambda: None))
     pipeline._AUGMENT_FNS.clear()
-    reuse.clear()
     rng = np.random.default_rng(0)
     optimizers = ["adam", "rmsprop", "sgd", "nadam"]
     rss = []
@@ -80,9 +78,8 @@ def test_a_reused_process_does_not_grow_over_trials(digits, monkeypatch):
     assert len(reports) == 12  # every trial trained its epoch and reported it
     assert rss[-1] <= 1.2 * rss[4], [round(r) for r in rss]
     # what grew before: one compiled augmentation kept per drawn (zoom, rotation), later one per
-    # (flip, batch size); now one for every trial here; and one kept model per optimizer
+    # (flip, batch size); now one for every trial here
     assert len(pipeline._AUGMENT_FNS) == 1
-    assert len(reuse._CACHE) == 4
 
 
 def test_a_finished_trials_train_step_graph_is_freed(digits):
@@ -186,74 +183,6 @@ def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
     assert auto_history.keys() == one_history.keys()
     for key in one_history:
         np.testing.assert_allclose(auto_history[key], one_history[key], rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("optimizer, lr, dropout, other_dropout, other_batch, ema, policy", [
-    ("adam", 1e-3, 0.3, 0.45, 32, 0, "float32"),     # dropout rates as variables; another batch
-    ("sgd", 2e-2, 0.2, 0.1, 64, 0, "float32"),       # and SGD's decay schedule's rate
-    ("rmsprop", 1e-3, 0.0, 0.0, 128, 0, "float32"),  # no dropout: the layer stays as Keras made it
-    ("adam", 1e-3, 0.3, 0.45, 32, 1, "float32"),     # weight averages (momentum by batch size)
-    ("sgd", 2e-2, 0.2, 0.1, 64, 2, "mixed_float16"),  # Keras's loss-scale wrapper (GPU trials)
-])
-def test_kept_model_trains_like_a_fresh_one(digits, optimizer, lr, dropout, other_dropout,
-                                            other_batch, ema, policy):
-    """A trial on a model an earlier trial traced (another rate, dropout, batch size and seed)
-    ends with the weights, optimizer state (weight averages and loss scale included) and
-    per-epoch metrics of a freshly built one, bit for bit."""
-    import keras
-    reuse.clear()
-    try:
-        config = {"model": "basenet", "optimizer": optimizer, "learning_rate": lr,
-                  "batch_size": 64, "dropout": dropout, "seed": 3, "ema_epochs": ema}
-        fresh, fresh_weights, fresh_history = _two_epochs(
-            digits, config, lambda: compiled_model(config, digits), policy)
-        fresh_state = [v.numpy() for v in fresh.optimizer.variables]
-        other = {**config, "learning_rate": lr * 3, "dropout": other_dropout, "seed": 5,
-                 "batch_size": other_batch}
-        first, _, _ = _two_epochs(digits, other, lambda: trial_model(other, digits), policy)
-        kept, kept_weights, kept_history = _two_epochs(
-            digits, config, lambda: trial_model(config, digits), policy)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    assert kept is first  # the traced model was reused
-    assert isinstance(kept.optimizer, keras.optimizers.LossScaleOptimizer) == (
-        policy == "mixed_float16")
-    assert any(v.path.endswith("_average") for v in kept.optimizer.variables) == bool(ema)
-    kept_state = [v.numpy() for v in kept.optimizer.variables]
-    for a, b in zip(fresh_weights + fresh_state, kept_weights + kept_state, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert fresh_history == kept_history
-    reuse.clear()
-
-
-def test_structure_changes_are_not_shared(digits):
-    import keras
-    reuse.clear()
-    base = {"model": "basenet", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
-            "dropout": 0.2, "seed": 0}
-    keras.utils.set_random_seed(0)
-    a = trial_model(base, digits)
-    assert trial_model({**base, "learning_rate": 1e-4, "batch_size": 32}, digits) is a
-    assert trial_model({**base, "optimizer": "nadam"}, digits) is not a
-    assert trial_model({**base, "dropout": 0.0}, digits) is not a
-    assert trial_model({**base, "model": "basenet_bn_after"}, digits) is not a
-    reuse.clear()
-
-
-def test_kept_models_are_bounded(digits, monkeypatch):
-    """At most CACHE_SIZE kept models per process: the least recently used goes first."""
-    reuse.clear()
-    monkeypatch.setattr(reuse, "CACHE_SIZE", 2)
-    base = {"model": "basenet", "learning_rate": 1e-3, "batch_size": 64, "dropout": 0.2,
-            "seed": 0}
-    adam = trial_model({**base, "optimizer": "adam"}, digits)
-    sgd = trial_model({**base, "optimizer": "sgd"}, digits)
-    assert trial_model({**base, "optimizer": "adam"}, digits) is adam  # now the most recent
-    trial_model({**base, "optimizer": "nadam"}, digits)  # sgd's goes
-    assert len(reuse._CACHE) == 2
-    assert trial_model({**base, "optimizer": "adam"}, digits) is adam
-    assert trial_model({**base, "optimizer": "sgd"}, digits) is not sgd
-    reuse.clear()
 
 
 def test_trials_import_keras_without_its_scikit_learn_and_matplotlib_extras():

@@ -201,15 +201,6 @@ def trial_steps_per_execution(model, config: dict, data: Data) -> int:
                                "gpu" if visible_gpus() else "cpu")
 
 
-def trial_model(config: dict, data: Data):
-    """The compiled model a new trial trains: `compiled_model`'s, or one equal to it in every
-    variable that this process traced for an earlier trial (reuse.py)."""
-    from trainables import reuse
-    model = built_model(config, data)
-    return reuse.compiled(model, config, trial_steps_per_execution(model, config, data),
-                          ema_momentum(config, len(data.y_train)))
-
-
 def compiled_model(config: dict, data: Data, spe: int | None = None):
     """`built_model` compiled with the config's optimizer (and weight average) and `spe` steps per
     execution (None: `trial_steps_per_execution`)."""
@@ -317,7 +308,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     if resumed:
         model, state, best_weights = resumed
     else:
-        model = trial_model(config, data)
+        model = compiled_model(config, data)
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
         best_weights = model.get_weights()
     train_ds = pipeline.train_batches(data, config)
