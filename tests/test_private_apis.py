@@ -186,8 +186,9 @@ def test_tuner_restore_still_takes_no_run_config_and_the_tuner_holds_one(tmp_pat
 # --- 3. A trial's experiment folder ------------------------------------------------------------------
 
 def test_a_trials_storage_is_pointed_at_the_experiment_where_it_is_now(tmp_path):
-    """The two fields still make the folder a trial writes to (Ray 2.60.0's StorageContext); the
-    copied-experiment drill of tests/test_faults.py (slow) checks that Ray still needs it."""
+    """The two fields still make the folder a trial writes to (Ray 2.60.0's StorageContext). The
+    copied-experiment drill of tests/test_faults.py (slow) checks the whole resume; whether Ray
+    still needs the fix is checked again at a new pin (CHECKED_AGAINST)."""
     from ray.train._internal.storage import StorageContext
     storage = StorageContext(storage_path=str(tmp_path / "before"), experiment_dir_name="search",
                              trial_dir_name="trial_1")
@@ -227,6 +228,15 @@ def test_rays_job_supervisor_still_sets_the_entrypoint_variable():
     assert "RAY_JOB_CONFIG_JSON_ENV_VAR" in inspect.getsource(JobSupervisor._get_driver_env_vars)
     assert private_apis.in_a_ray_job({private_apis.JOB_ENTRYPOINT_VARIABLE: "{}"})
     assert not private_apis.in_a_ray_job({})
+
+
+def test_a_relative_storage_path_inside_a_ray_job_is_refused(run_search_main, monkeypatch,
+                                                            tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(private_apis.JOB_ENTRYPOINT_VARIABLE, "{}")
+    code, error = run_search_main("--space", "basenet", "--dataset", "digits",
+                                  "--storage-path", "results")
+    assert code == 2 and "is relative inside a Ray job" in error, error
 
 
 # --- The public ways that replaced private names ------------------------------------------------

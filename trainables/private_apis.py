@@ -47,9 +47,10 @@ def sum_gradients_only_under_a_strategy(optimizer):
 
 # 2. Ray Tune 2.60's Tuner: `_local_tuner`, the TunerInternal whose RunConfig a restored Tuner runs.
 #
-# `Tuner.restore` takes no RunConfig: a resumed search would print what the first run chose
-# (`verbose`) through the callbacks pickled with it. Ray itself edits this RunConfig's name and
-# storage path on restore. Without the name, a resumed search keeps the first run's output.
+# `Tuner.restore` takes no RunConfig, so a resumed search would run with the first run's
+# verbosity and the callbacks pickled with it (its console among them); driver/tuner.py gives it
+# this run's. Ray itself edits this RunConfig's name and storage path on restore. Without the
+# name, a resumed search keeps the first run's output.
 
 
 def restored_run_config(tuner):
