@@ -107,6 +107,17 @@ def _when(seconds, default: float = 0.0) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds if 0 <= seconds < 1e11 else default)
 
 
+def contains(dist, value) -> bool:
+    """Whether Optuna's distribution `dist` can produce `value`: Optuna's own check, as
+    `create_trial` makes it of every parameter it is given."""
+    import optuna
+    try:
+        optuna.trial.create_trial(params={"p": value}, distributions={"p": dist}, value=0.0)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list:
     """One optuna FrozenTrial per trial, in the order they started."""
     _quiet()
@@ -123,11 +134,7 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
             value = t["config"].get(name)
             if name not in t["config"] or not _scalar(value):
                 continue
-            try:
-                inside = dist._contains(dist.to_internal_repr(value))
-            except (ValueError, TypeError):
-                inside = False
-            if inside:
+            if contains(dist, value):
                 params[name], used[name] = value, dist
             else:
                 res.skipped.append((f"trial {t['trial_id']}", f"{name}={value!r} lies outside "

@@ -90,10 +90,23 @@ def activation_fn(model, chain: list, layer):
     if len(chain) == 1:
         return keras.Model(model.inputs, layer.output)
     inner = chain[1]
-    feed = inner._inbound_nodes[0].input_tensors[0]  # what the outer graph passes to it
-    prefix = keras.Model(chain[0].inputs, feed)
+    prefix = keras.Model(chain[0].inputs, fed_to(chain[0], inner))
     rest = activation_fn(inner, chain[1:], layer)
     return lambda x: rest(prefix(x))
+
+
+def fed_to(outer, inner):
+    """The tensor of `outer`'s graph that `outer` passes to its nested model `inner`. Keras's
+    saving format (the model's config) names the layer whose output each call takes; the nested
+    model and that layer are each called once in a model of the suite."""
+    entry = next(e for e in outer.get_config()["layers"] if e["name"] == inner.name)
+    calls = entry["inbound_nodes"]
+    source, node, index = calls[0]["args"][0]["config"]["keras_history"]
+    if len(calls) != 1 or node != 0:
+        raise ValueError(f"{inner.name} or the layer {source} that feeds it is called more than "
+                         f"once in {outer.name}: its input is ambiguous")
+    output = outer.get_layer(source).output
+    return output[index] if isinstance(output, (list, tuple)) else output
 
 
 # --- the pictures -----------------------------------------------------------------------------

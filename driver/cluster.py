@@ -11,10 +11,33 @@ from pathlib import Path
 from driver.settings import Settings, UsageError
 
 
-def local_gpus() -> int:
-    """GPUs on this machine, counted as Ray counts them (CUDA_VISIBLE_DEVICES, then NVML)."""
-    from ray._private.accelerators import get_accelerator_manager_for_resource
-    return get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+def local_gpus(environ=os.environ) -> int:
+    """GPUs a Ray started on this machine counts, as Ray 2.60 counts them: the NVIDIA GPUs (those
+    the pinned TensorFlow trains on) that NVML, the NVIDIA driver's library, finds, at most as
+    many as CUDA_VISIBLE_DEVICES lists when it is set (empty, or NoDevFiles: none)."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    count = nvml_gpus()
+    if visible is not None:
+        count = min(count, 0 if visible in ("", "NoDevFiles") else len(visible.split(",")))
+    return count
+
+
+def nvml_gpus() -> int:
+    """NVIDIA GPUs on this machine by NVML's C API (nvmlInit, nvmlDeviceGetCount); 0 without an
+    NVIDIA driver."""
+    import ctypes
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return 0
+    if nvml.nvmlInit_v2() != 0:  # NVML_SUCCESS is 0
+        return 0
+    count = ctypes.c_uint(0)
+    try:
+        found = nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0
+    finally:
+        nvml.nvmlShutdown()
+    return count.value if found else 0
 
 
 def check_gpu_share(share: float) -> None:
@@ -122,8 +145,8 @@ def check_ray(address: str, timeout: float = 5.0) -> str:
         raise UsageError(f"--address {given}: write HOST:PORT (the head node's GCS port, 6379 "
                          f"by default) or auto")
     where = f"--address {given}" + (f" ({address})" if address != given else "")
-    advice = (f"; check that `ray start --head` runs there and that this is its GCS port (6379 "
-              f"by default), or leave --address out to start Ray on this machine")
+    advice = ("; check that `ray start --head` runs there and that this is its GCS port (6379 "
+              "by default), or leave --address out to start Ray on this machine")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:

@@ -17,6 +17,7 @@ from pathlib import Path
 import search_spaces
 from search_spaces._common import SMOKE_BUDGET, Budget, Space, override
 from trainables import config, datasets
+from trainables.private_apis import in_a_ray_job
 
 from driver import cluster, disk, record, warm
 from driver.settings import FIXED_ON_RESUME, Settings, UsageError
@@ -89,8 +90,7 @@ def _storage(given: str) -> str:
     if "://" in given:
         raise UsageError(f"--storage-path {given}: URIs are not supported yet; give a folder "
                          f"every node mounts (a shared file system)")
-    if not Path(given).expanduser().is_absolute() and os.environ.get(
-            "RAY_JOB_CONFIG_JSON_ENV_VAR"):
+    if not Path(given).expanduser().is_absolute() and in_a_ray_job(os.environ):
         raise UsageError(f"--storage-path {given} is relative inside a Ray job (it would land "
                          f"in the job's temporary copy of the repository); give an absolute "
                          f"folder every node mounts")

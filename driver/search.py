@@ -21,6 +21,7 @@ import numpy as np
 from search_spaces._common import Space
 from trainables import datasets
 from trainables.data import Data, DataError
+from trainables.private_apis import quiet_token_auth_warning
 
 from driver import child, cluster, disk, record
 from driver.settings import Settings, UsageError
@@ -47,12 +48,6 @@ DRIVER_ENV = {
     # bottleneck": dozens of times in a default digits search, whose snapshots cost the driver
     # little CPU (docs/benchmarks.md, "Mechanisms in the code"). 0 turns the warning off.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    # The Ray started here (not a cluster's) starts one idle Python worker per CPU when this
-    # driver connects, for tasks to come. Tune gives each trial actor an environment of its own
-    # (PL_DISABLE_FORK=1), so no trial ever runs in one: they imported Ray, taking CPU from the
-    # trial actors as those started, and ended unused (docs/benchmarks.md, "Mechanisms in the
-    # code").
-    "RAY_prestart_worker_first_driver": "0",
 }
 for _name, _value in DRIVER_ENV.items():
     os.environ.setdefault(_name, _value)  # a user's own setting wins
@@ -140,10 +135,8 @@ def start_ray(settings: Settings, verbose: bool = False) -> None:
     starts."""
     import ray
 
-    if settings.address is None:  # a cluster of this process alone: Ray turns its token on and
-        # says so at WARNING on every start, the headline command's first line after the data
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
-            logging.ERROR)
+    if settings.address is None:  # a cluster of this process alone
+        quiet_token_auth_warning()
         address = "local"
     else:
         address = cluster.check_ray(settings.address)

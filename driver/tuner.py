@@ -16,6 +16,7 @@ from pathlib import Path
 from ray import tune
 from search_spaces._common import Space
 from trainables.data import Data
+from trainables.private_apis import point_trial_at, restored_run_config
 
 from driver import warm
 from driver.console import Console, searched_names
@@ -40,27 +41,11 @@ _THIS_EXPERIMENT: list[Path] = []
 def trial_dirname(trial) -> str:
     """The trial's folder name; Tune calls it once for every trial it creates, before the trial
     starts, also in a resumed experiment (tuner.pkl names this function), so it is also where a
-    new trial of a moved experiment is sent where the experiment is now (`_here`)."""
-    _here(trial)
+    new trial of a moved experiment is sent where the experiment is now
+    (private_apis.point_trial_at)."""
+    if _THIS_EXPERIMENT:
+        point_trial_at(trial, _THIS_EXPERIMENT[0])
     return f"trial_{trial.trial_id}"
-
-
-def _here(trial) -> None:
-    """Point a new trial's storage at this process's experiment folder. Ray 2.60 points the
-    trials it restores at the folder `Tuner.restore` was given, but its restored search
-    generator creates new trials from the pickled experiment, which names the folder the
-    search started in: a moved or copied experiment wrote its new trials into the old one.
-    Private: StorageContext's fields, as Ray's own `TuneController._restore_trials` sets them
-    (checked against Ray 2.60 by tests/test_faults.py's copied experiment); without them,
-    Ray's behaviour stands."""
-    storage = getattr(trial, "storage", None)
-    try:
-        where = Path(storage.storage_fs_path) / storage.experiment_dir_name
-    except (AttributeError, TypeError):
-        return
-    if _THIS_EXPERIMENT and where != _THIS_EXPERIMENT[0]:
-        storage.storage_fs_path = str(_THIS_EXPERIMENT[0].parent)
-        storage.experiment_dir_name = _THIS_EXPERIMENT[0].name
 
 
 Finished = list[tuple[float, dict, Path]]  # (best val accuracy, config, newest checkpoint)
@@ -136,12 +121,8 @@ def make_tuner(settings: Settings, space: Space, data: Data,
                                    resume_unfinished=True, resume_errored=True)
         # ... and its verbosity: this run's --verbose, and this run's console in place of the
         # pickled one (an experiment started before the console had none: it gets one).
-        # Private (checked with Ray 2.60 by test_budget's --verbose resume): restore takes no
-        # RunConfig; Ray itself edits this one's name and path. Without it, a resumed search
-        # keeps the first run's output.
-        local = getattr(tuner, "_local_tuner", None)
-        if local is not None and hasattr(local, "get_run_config"):
-            run_config = local.get_run_config()
+        run_config = restored_run_config(tuner)
+        if run_config is not None:
             run_config.verbose = 1 if verbose else 0
             run_config.callbacks = [c for c in run_config.callbacks or []
                                     if not isinstance(c, Console)] + [console]

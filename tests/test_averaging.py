@@ -69,11 +69,18 @@ def test_averaged_swaps_the_average_in_and_the_trained_weights_back(digits):
     trained = model.get_weights()
     averages = optimizers.inner(model.optimizer)._model_variables_moving_average
     averages = [v.numpy() for v in averages]
+    val = pipeline.eval_batches(digits, "val", CONFIG)
     with optimizers.averaged(model):
         for v, a in zip(model.trainable_variables, averages, strict=True):
             np.testing.assert_array_equal(v.numpy(), a)
+        scores = model.evaluate(val, verbose=0, return_dict=True)
     for a, b in zip(model.get_weights(), trained, strict=True):
         np.testing.assert_array_equal(a, b)
+    # the same scores as the averages assigned straight from the optimizer's own variables
+    for v, a in zip(model.trainable_variables, averages, strict=True):
+        v.assign(a)
+    assert model.evaluate(val, verbose=0, return_dict=True) == scores
+    model.set_weights(trained)
     plain, _ = _trained(digits, CONFIG, epochs=1)
     with optimizers.averaged(plain):  # no average kept: the weights stay as trained
         for a, b in zip(plain.get_weights(), trained, strict=True):

@@ -5,8 +5,6 @@ GPU runs are recorded in docs/benchmarks.md when a machine with one is lent."""
 
 import ast
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -188,25 +186,3 @@ def test_cpu_trial_processes_claim_cores_of_their_own_until_they_end(tmp_path):
     assert e == a
     for proc in (second, extra, too_many, again, *(p for p, *_ in others)):
         proc.communicate("\n")
-
-
-@pytest.mark.slow  # starts a local Ray cluster
-def test_the_local_ray_starts_no_idle_workers(tmp_path):
-    """The Ray a search starts on this machine starts no Python worker before a trial asks for
-    one (Ray's default starts one per CPU as the driver connects; trial actors never use them)."""
-    script = tmp_path / "start.py"
-    script.write_text(
-        "import sys, time, types\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from driver import search\n"
-        "import ray\n"
-        "search.start_ray(types.SimpleNamespace(address=None))\n"
-        "time.sleep(3)\n"
-        "log = ray._private.worker._global_node.get_logs_dir_path() + '/raylet.out'\n"
-        "print(open(log).read().count('Started worker process'))\n"
-        "ray.shutdown()\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, env={k: v for k, v in os.environ.items()
-                                            if k != "RAY_prestart_worker_first_driver"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == "0"

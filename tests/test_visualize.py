@@ -12,7 +12,6 @@ from conftest import run
 from trainables import models
 from trainables.train import save_weights
 
-pytestmark = pytest.mark.slow  # real searches, clusters or fault drills
 
 
 def _experiment(tmp_path, config):
@@ -34,6 +33,7 @@ def _experiment(tmp_path, config):
     return experiment, checkpoint
 
 
+@pytest.mark.slow
 def test_visualize_writes_png_grids_for_the_last_two_conv_layers(tmp_path):
     config = {"model": "mobilenet_cifar10", "init": "random", "weights": "imagenet",
               "optimizer": "adam", "learning_rate": 1e-4, "batch_size": 32, "dropout": 0.0,
@@ -51,6 +51,7 @@ def test_visualize_writes_png_grids_for_the_last_two_conv_layers(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_visualize_chosen_layer_of_a_scratch_model_and_the_ascent_moves_the_image(tmp_path):
     model = models.build({"model": "basenet"}, (32, 32, 3), 10)
     first = visualize.conv_layers(model)[0][0]
@@ -62,6 +63,26 @@ def test_visualize_chosen_layer_of_a_scratch_model_and_the_ascent_moves_the_imag
     assert moved.shape == start.shape and not np.allclose(moved, start)
 
 
+@pytest.mark.slow
 def test_visualize_bad_target_exits_2(tmp_path):
     proc = run("-m", "analysis.visualize", tmp_path)
     assert proc.returncode == 2 and "neither an experiment folder" in proc.stderr
+
+
+def test_a_nested_models_layer_is_reached_through_what_the_outer_model_feeds_it():
+    """activation_fn through a nested model: the outer model's layers up to the nested model (the
+    tensor it is fed, found in the model's config), then the nested model's own."""
+    import keras
+    inner_input = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(4, 3, name="conv")
+    inner = keras.Model(inner_input, keras.layers.ReLU()(conv(inner_input)), name="backbone")
+    x = keras.Input((8, 8, 3))
+    scaled = keras.layers.Rescaling(2.0, -1.0, name="scale")(x)
+    shifted = keras.layers.Rescaling(1.0, 0.5, name="shift")(x)  # a layer that does not feed it
+    outer = keras.Model(x, [keras.layers.Flatten()(inner(scaled)), shifted])
+    path, layer, chain = visualize.conv_layers(outer)[0]
+    assert (path, layer, chain) == ("backbone/conv", conv, [outer, inner])
+    assert visualize.fed_to(outer, inner) is outer.get_layer("scale").output
+    image = np.random.default_rng(0).uniform(size=(1, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(visualize.activation_fn(outer, chain, layer)(image),
+                               conv(2.0 * image - 1.0), rtol=1e-6, atol=1e-6)

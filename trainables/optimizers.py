@@ -70,66 +70,50 @@ def ema_momentum_of(optimizer) -> float | None:
 @contextlib.contextmanager
 def averaged(model):
     """Within: the model's trained variables hold its optimizer's weight averages, if it keeps
-    them (BatchNormalization's statistics stay as trained); the trained values come back after."""
+    them (BatchNormalization's statistics stay as trained); the trained values come back after.
+    The swap is Keras's own `finalize_variable_values` (the class's: `_averaging` turns the
+    instance's off)."""
     optimizer = inner(model.optimizer)
     if not optimizer.use_ema:
         yield
         return
     import tensorflow as tf
 
-    pairs = list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
-    trained = [tf.identity(variable.value) for variable, _ in pairs]
-    for variable, average in pairs:
-        variable.assign(average.value)
+    variables = model.trainable_variables  # those the optimizer was built on, in its order
+    trained = [tf.identity(variable.value) for variable in variables]
+    type(optimizer).finalize_variable_values(optimizer, variables)
     try:
         yield
     finally:
-        for (variable, _), value in zip(pairs, trained):
+        for variable, value in zip(variables, trained):
             variable.assign(value)
-
-
-def _without_all_reduce(optimizer):
-    """`optimizer`, summing gradients over replicas only under a distribution strategy.
-
-    Keras 3.15's TensorFlow optimizer all-reduces the gradients in every trace, also over the
-    one replica of no strategy. That all-reduce is a graph-mode tf.custom_gradient, which
-    registers a new gradient function in TensorFlow's process-wide gradient registry and never
-    removes it; its closure holds the traced gradients, so every trial's train-step graph
-    (1,000-3,000 operations) stayed alive in a reused actor after clear_session, its memory
-    growing with every trial (tensorflow#62854, keras#17458; docs/benchmarks.md, "Memory of a
-    reused process"). With one replica the sum is the gradients themselves,
-    so they pass through unchanged (bit-identical weights; tests/test_speed.py keeps both)."""
-    import tensorflow as tf
-
-    all_reduce = optimizer._all_reduce_sum_gradients
-
-    def sum_gradients(grads_and_vars):
-        if tf.distribute.has_strategy():
-            return all_reduce(grads_and_vars)
-        return list(grads_and_vars)
-
-    optimizer._all_reduce_sum_gradients = sum_gradients
-    return optimizer
 
 
 def compile(model, name: str, learning_rate: float, steps_per_execution: int = 1,
             ema_momentum: float | None = None) -> None:
     """Compile `model` for the suite's classification: a fresh `name` optimizer at
     `learning_rate` (keeping a weight average with `ema_momentum`; without the leaking all-reduce:
-    `_without_all_reduce`), sparse categorical cross-entropy, accuracy, `steps_per_execution`
-    train steps per call of the train function; its optimizer and metric variables built at once.
+    private_apis.sum_gradients_only_under_a_strategy), sparse categorical cross-entropy, accuracy,
+    `steps_per_execution` train steps per call of the train function; its optimizer, loss and
+    metric variables built at once.
 
     Keras 3.15's TensorFlow trainer, with no distribution strategy, leaves that build to the
     first trace of the train step; a tf.function whose first trace creates variables is traced
     a second time, so every trial traced its train step twice (docs/benchmarks.md, "Mechanisms
-    in the code"). Built here on symbolic inputs (the same variables, all zeros: nothing random is
-    drawn, the weights stay bit-identical), the step is traced once. tests/test_speed.py keeps
-    both true."""
-    import tensorflow as tf
+    in the code"). Built here through the public API on one batch of zeros (the metrics reset
+    after; nothing random is drawn, the weights stay bit-identical), the step is traced once.
+    tests/test_speed.py keeps both true."""
+    import numpy as np
 
-    model.compile(optimizer=_without_all_reduce(make(name, learning_rate, ema_momentum)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution)
-    images = model.inputs[0]
-    model._symbolic_build(data_batch=(tf.TensorSpec(images.shape, images.dtype),
-                                      tf.TensorSpec((None,), tf.int32)))
+    from trainables.private_apis import sum_gradients_only_under_a_strategy
+
+    optimizer = sum_gradients_only_under_a_strategy(make(name, learning_rate, ema_momentum))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    output = model.outputs[0]
+    labels = np.zeros((1,), np.int32)
+    scores = np.zeros((1, *output.shape[1:]), output.dtype)
+    model.compute_loss(y=labels, y_pred=scores, training=False)
+    model.compute_metrics(None, labels, scores, None)
+    model.reset_metrics()
+    model.optimizer.build(model.trainable_variables)

@@ -280,7 +280,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
 
     # Ray Train logs each checkpoint at INFO ("Checkpoint successfully created at ..."), and Ray
     # forwards it from every actor to the search's console; the trial folders list them already.
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     runtime = ray.get_runtime_context()
     node_id = runtime.get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
