@@ -21,7 +21,8 @@ from trainables.download import extract, fetch
 
 
 def load_digits() -> Data:
-    """scikit-learn's bundled 8x8 digits, upscaled (bilinear) to 32x32x3: 60/20/20 stratified split."""
+    """scikit-learn's bundled 8x8 digits, upscaled (bilinear) to 32x32x3, split 60/20/20
+    (stratified)."""
     from scipy.ndimage import zoom
     from sklearn.datasets import load_digits as bundled
 
