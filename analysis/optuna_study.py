@@ -25,6 +25,9 @@ they started:
     user_attrs            trial_id (Ray's), status, epochs, test_accuracy, params (count or None)
     datetime_start/_complete  the trial's first report minus its first epoch, plus its time
 
+frozen_trials(res, dists) makes those Optuna trials; a warm start (driver/warm.py) seeds a new
+search with the same ones, over the new search's distributions.
+
 importances(res) ranks the searched parameters on the basis optuna-dashboard uses for this very
 study, so that the report and the dashboard show the same numbers: Optuna's default evaluator
 (PED-ANOVA) over the COMPLETE trials, those that ran the whole budget, each at its best
@@ -118,11 +121,16 @@ def contains(dist, value) -> bool:
     return True
 
 
-def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list:
-    """One optuna FrozenTrial per trial, in the order they started."""
+class OutsideDistribution(ValueError):
+    """A trial's value that its parameter's distribution cannot produce (`frozen_trials`)."""
+
+
+def frozen_trials(res: Results, dists: dict, strict: bool = False) -> list:
+    """One optuna FrozenTrial per trial, in the order they started, its params those of `dists`.
+    A value outside its distribution is left out of the trial (and noted in res.skipped), or
+    with `strict` raises OutsideDistribution (driver/warm.py: the trials seed a new search)."""
     _quiet()
     from optuna.trial import FrozenTrial, TrialState
-    states = STATES if states is None else states
     metric = res.metric if res.metric in res.epochs.columns else "val_accuracy"
     by_trial = {t: rows for t, rows in res.epochs.groupby("trial_id", sort=False)}
     search_start = _when(res.search.get("started")).timestamp()  # for trials with no start
@@ -136,10 +144,12 @@ def frozen_trials(res: Results, dists: dict, states: dict | None = None) -> list
                 continue
             if contains(dist, value):
                 params[name], used[name] = value, dist
+            elif strict:
+                raise OutsideDistribution(f"trial {t['trial_id']} has {name}={value!r}")
             else:
                 res.skipped.append((f"trial {t['trial_id']}", f"{name}={value!r} lies outside "
                                     f"its distribution {dist}: left out of optuna.db"))
-        state = getattr(TrialState, states.get(t["status"], "FAIL"))
+        state = getattr(TrialState, STATES.get(t["status"], "FAIL"))
         value = float(t[metric])
         if state == TrialState.FAIL or math.isnan(value):
             value = None

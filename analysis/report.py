@@ -195,19 +195,6 @@ def _summary(res: Results, trials: pd.DataFrame) -> list[str]:
     ]
 
 
-def prepare() -> None:
-    """Import what `write` imports as it goes, by making what it makes: an SQLite study storage
-    (SQLAlchemy, Alembic; in memory here), Optuna's importance evaluators (scikit-learn's
-    forests), a figure. Time that the driver spends in a thread while the search's last trial
-    runs, so that its report is written that much sooner (docs/benchmarks.md, "Mechanisms in the
-    code")."""
-    import optuna.importance  # noqa: F401
-
-    optuna.storages.RDBStorage("sqlite:///:memory:").engine.dispose()
-    plt = plots.pyplot()
-    plt.close(plt.figure())  # the drawing backend loads with the first figure
-
-
 def write(folder, best_test: Callable[[], dict | None] | None = None) -> Path:
     """Write report/ (and optuna.db) inside the experiment folder; returns report/README.md.
 

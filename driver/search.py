@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +24,6 @@ from trainables.private_apis import quiet_token_auth_warning
 
 from driver import child, cluster, disk, record
 from driver.settings import Settings, UsageError
-
-if TYPE_CHECKING:
-    from driver.best import Tester
 
 # TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -158,15 +154,11 @@ def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> 
     import ray
 
     from driver import console
-    from driver.best import Tester
     from driver.tuner import make_tuner
 
     os.environ.update(WORKER_ENV)
     silence_library_warnings()
     stop = _Stop(settings)
-    tester = Tester(data)  # the process that tests the best trials
-    if settings.ensemble > 1:
-        tester.start()  # its Keras import takes the cycles that Ray's start leaves idle
     print(console.header(settings, space))
     # Ray takes 15-30 s to start, with nothing to show for it: the line says what happens
     print(console.starting_ray(settings), flush=True)
@@ -179,12 +171,10 @@ def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> 
             cluster.check_fits(settings)
             print(console.ray_ready(settings, time.monotonic() - starting), flush=True)
         except UsageError as e:
-            tester.shutdown(wait=False)
             ray.shutdown()
             print(f"error: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            tester.shutdown(wait=False)
             ray.shutdown()
             return 128 + (stop.signal or signal.SIGINT)
         record.started(settings, space)
@@ -192,24 +182,20 @@ def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> 
         # FileNotFoundError each, of trials stopped (Ctrl-C) before their first epoch. The driver
         # only counts the trials; the report reads the trial folders itself.
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-        tuner = make_tuner(settings, space, data,
-                           functools.partial(while_the_last_trial_runs, settings, tester),
-                           verbose)
+        tuner = make_tuner(settings, space, data, verbose)
         with disk.Guard(settings.experiment, settings.max_concurrent,
                         lambda: stop.request(f"{settings.experiment} is almost full")) as guard:
             results = tuner.fit()
         stop.finishing = True
         if guard.short:
             return out_of_space(settings, guard.short)
-        return finish(settings, space, data, results, stop.signal, tester)
+        return finish(settings, space, data, results, stop.signal)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()
         print(f"error: cannot write to {settings.experiment} ({e.strerror or e}); free space or "
               f"make it writable, then continue with: {settings.resume_command()}",
               file=sys.stderr)
         return 2
-    finally:
-        tester.shutdown()
 
 
 def out_of_space(settings: Settings, short: tuple[int, int]) -> int:
@@ -228,19 +214,7 @@ def out_of_space(settings: Settings, short: tuple[int, int]) -> int:
     return 2
 
 
-def while_the_last_trial_runs(settings: Settings, tester: Tester, finished) -> None:
-    """With a core free, what can be done before the search ends: the report's imports, and with
-    an ensemble, the best finished trials' test (driver/tuner.py's LastTrial)."""
-    from analysis import report
-    from driver.best import likely_members
-
-    threading.Thread(target=report.prepare, name="report-imports", daemon=True).start()
-    if settings.ensemble > 1:
-        tester.start(likely_members(finished, settings.ensemble))
-
-
-def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None,
-           tester: Tester) -> int:
+def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None) -> int:
     """After Tuner.fit: the best trial's test score and the report, then the last line."""
     import ray
 
@@ -269,7 +243,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
         return 128 + (signalled or signal.SIGINT)
     record.finished(settings, space, stopped_by="time budget" if out_of_time else None)
     tested = functools.cache(
-        score_best_trial(settings.experiment, data, settings.ensemble, tester))
+        score_best_trial(settings.experiment, data, settings.ensemble))
     ray_down.start()
     path = report.write(settings.experiment, tested)
     ray_down.join()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from ray import tune
@@ -48,51 +47,15 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-Finished = list[tuple[float, dict, Path]]  # (best val accuracy, config, newest checkpoint)
-# Process-wide: the action of this process's search (when_last_trial_runs sets it), for LastTrial,
-# which Tune pickles into the experiment and restores in a resumed search's process.
-_LAST_TRIAL_ACTION: list[Callable[[Finished], None]] = []
-
-
 class LastTrial(tune.Callback):
-    """Calls this process's action (`when_last_trial_runs`) once, as soon as every trial has been
-    created and at most one is still running (the moment a core is free for the work that
-    follows the search), with the finished trials that have a checkpoint. Tune pickles its
-    callbacks into the experiment (tuner.pkl) and restores them on --resume: this one holds its
-    count alone, so the restored one calls the resumed driver's action."""
-
-    def __init__(self, num_samples: int):
-        self.num_samples = num_samples
-        self.done = False
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        # `trial` is not marked finished until the callbacks have run
-        finished = [t for t in trials if t.is_finished() or t is trial]
-        if not self.done and len(trials) >= self.num_samples and \
-                len(trials) - len(finished) <= 1:
-            self.done = True
-            scored = [(t.metric_analysis["val_accuracy"]["max"], t.config, Path(t.checkpoint.path))
-                      for t in finished
-                      if t.checkpoint is not None and "val_accuracy" in t.metric_analysis]
-            for action in _LAST_TRIAL_ACTION:
-                action(scored)
-
-    on_trial_error = on_trial_complete
+    """Does nothing. Experiments started by earlier versions of the suite hold one in their
+    tuner.pkl (Tune pickles a search's callbacks and restores them on --resume): this name lets
+    them resume."""
 
 
-def when_last_trial_runs(num_samples: int, action: Callable[[Finished], None] | None
-                         ) -> LastTrial:
-    """The callback for a search of `num_samples` trials; `action` (None: nothing) is what it,
-    or the one restored from the experiment, calls in this process."""
-    _LAST_TRIAL_ACTION[:] = [action] if action else []
-    return LastTrial(num_samples)
-
-
-def make_tuner(settings: Settings, space: Space, data: Data,
-               on_last_trial: Callable[[Finished], None] | None = None, verbose: bool = False):
-    """The Tuner of this search; `on_last_trial` is called once its last trial runs alone, with
-    the finished trials. The console (driver/console.py) says what the trials do; `verbose`
-    adds Ray Tune's own output (its status tables and per-trial boxes)."""
+def make_tuner(settings: Settings, space: Space, data: Data, verbose: bool = False):
+    """The Tuner of this search. The console (driver/console.py) says what the trials do;
+    `verbose` adds Ray Tune's own output (its status tables and per-trial boxes)."""
     from optuna.samplers import TPESampler
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -105,7 +68,6 @@ def make_tuner(settings: Settings, space: Space, data: Data,
                              rungs=() if settings.grid else budget.rungs(),
                              checkpoint_every=settings.checkpoint_every),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-    last_trial = when_last_trial_runs(settings.budget.num_samples, on_last_trial)
     console = Console(searched_names(settings.experiment), space.metric, space.mode)
     if not verbose:
         # Ray 2.60's new output engine prints its experiment box and a TensorBoard command for a
@@ -125,15 +87,14 @@ def make_tuner(settings: Settings, space: Space, data: Data,
         if run_config is not None:
             run_config.verbose = 1 if verbose else 0
             run_config.callbacks = [c for c in run_config.callbacks or []
-                                    if not isinstance(c, Console)] + [console]
+                                    if not isinstance(c, (Console, LastTrial))] + [console]
         return tuner
     run_config = tune.RunConfig(
         name=settings.name, storage_path=settings.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         verbose=1 if verbose else 0,  # 0: the console's lines alone
-        callbacks=[console] if settings.grid else [last_trial, console])  # LastTrial also
-        # without an action: a resume (with --ensemble) gets it back from tuner.pkl
+        callbacks=[console])
     tune_config = dict(metric=space.metric, mode=space.mode,
                        max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
                        trial_dirname_creator=trial_dirname, time_budget_s=settings.time_budget)

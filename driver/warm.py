@@ -1,9 +1,15 @@
 """Driver layer: a search that starts from an earlier one (--warm-start FOLDER).
 
 The earlier experiment's finished trials become trials of the new search's Optuna study before it
-samples anything, so TPE starts from what they learned: completed trials with their best
-validation accuracy, trials ASHA stopped as pruned with their per-epoch values, failed ones as
-failed. A different space, a study, or values the space can no longer produce is a UsageError.
+samples anything, so TPE starts from what they learned. They are the trials the report writes into
+the earlier folder's optuna.db (analysis/optuna_study.py's `frozen_trials`, the one function that
+makes Optuna trials of a results folder), built again from its results: the report's optuna.db
+may be missing (a search interrupted before its report) or older than the results (a resume
+interrupted since), the results never are. Completed trials come with their best validation
+accuracy, trials ASHA stopped as pruned with their per-epoch values, diverged and failed ones as
+failed; unfinished and unstarted trials taught nothing and are left out. Their parameters take
+the distributions of the space as this search narrows it. A different space, a study, or values
+that space can no longer produce is a UsageError.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ from search_spaces._common import Space
 
 from driver.settings import Settings, UsageError
 
-STATES = {"completed": "COMPLETE", "stopped": "PRUNED", "diverged": "FAIL", "error": "FAIL"}
+SEEDING = ("completed", "stopped", "diverged", "error")  # the statuses that taught the sampler
 
 
 def warm_trials(folder: str, space: Space, settings: Settings) -> list:
     """The earlier experiment's trials as optuna FrozenTrials over this space's distributions."""
-    import optuna
     from optuna.distributions import json_to_distribution
 
+    from analysis.optuna_study import OutsideDistribution, frozen_trials
     from analysis.results import load
     from driver import record
 
@@ -41,29 +47,16 @@ def warm_trials(folder: str, space: Space, settings: Settings) -> list:
                          f"{settings.space!r}; warm-start from a search of the same space")
     distributions = {k: json_to_distribution(v)
                      for k, v in record.distributions(space, settings).items()}
-    results = load(path)
-    per_epoch = {trial_id: dict(zip(rows["epoch"].astype(int), rows["val_accuracy"]))
-                 for trial_id, rows in results.epochs.groupby("trial_id")}
-    trials = []
-    for _, row in results.trials.iterrows():
-        state = STATES.get(row["status"])
-        if state is None:  # unfinished, not started: nothing learned yet
-            continue
-        params = {k: row["config"][k] for k in distributions if k in row["config"]}
-        for key, value in params.items():
-            dist = distributions[key]
-            if not dist._contains(dist.to_internal_repr(value)):
-                raise UsageError(f"--warm-start {folder}: trial {row['trial_id']} has {key}="
-                                 f"{value!r}, which this space cannot produce; the spaces "
-                                 f"differ, start without --warm-start")
-        trials.append(optuna.trial.create_trial(
-            params=params, distributions={k: distributions[k] for k in params},
-            value=float(row["val_accuracy"]) if state == "COMPLETE" else None,
-            intermediate_values=per_epoch.get(row["trial_id"]) if state == "PRUNED" else None,
-            state=getattr(optuna.trial.TrialState, state),
-            user_attrs={"warm_start": str(path), "ray_trial_id": row["trial_id"]}))
+    try:
+        trials = frozen_trials(load(path), distributions, strict=True)
+    except OutsideDistribution as e:
+        raise UsageError(f"--warm-start {folder}: {e}, which this space cannot produce; the "
+                         f"spaces differ, start without --warm-start") from None
+    trials = [t for t in trials if t.user_attrs["status"] in SEEDING]
     if not trials:
         raise UsageError(f"--warm-start {folder}: no finished trial there to start from")
+    for t in trials:
+        t.user_attrs["warm_start"] = str(path)
     return trials
 
 

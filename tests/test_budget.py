@@ -41,30 +41,40 @@ def test_a_bad_duration_is_one_line(tmp_path, run_search_main):
 
 
 @pytest.mark.slow
-def test_warm_trials_are_the_earlier_trials_with_their_states_and_values(smoke_search):
+def test_warm_trials_are_the_earlier_trials_with_their_states_and_values(smoke_search, tmp_path):
+    """Built from the results alone: a folder without its report and optuna.db (a search
+    interrupted before its report) seeds as well; a value the space cannot produce is one line."""
+    import shutil
+
     import search_spaces
     from analysis.results import load
-    from driver.settings import Settings
+    from driver.settings import Settings, UsageError
     from driver.warm import warm_trials
     from search_spaces._common import SMOKE_BUDGET
 
-    folder, _ = smoke_search
+    folder = tmp_path / "earlier"
+    shutil.copytree(smoke_search[0], folder, ignore=shutil.ignore_patterns("report", "optuna.db"))
     space = search_spaces.load("basenet")
     settings = Settings(space="basenet", dataset="digits", budget=SMOKE_BUDGET,
-                        storage=str(folder.parent), name="next")
+                        storage=str(tmp_path), name="next")
     trials = warm_trials(str(folder), space, settings)
     earlier = load(folder).trials.set_index("trial_id")
     assert len(trials) == len(earlier)
     for t in trials:
-        row = earlier.loc[t.user_attrs["ray_trial_id"]]
+        row = earlier.loc[t.user_attrs["trial_id"]]
+        assert t.user_attrs["warm_start"] == str(folder)
         assert t.params == {k: row["config"][k] for k in t.params}
         assert set(t.params) == {"optimizer", "learning_rate", "batch_size", "dropout"}
         expected = {"completed": "COMPLETE", "stopped": "PRUNED"}[row["status"]]
         assert t.state.name == expected
+        assert max(t.intermediate_values.values()) == pytest.approx(row["val_accuracy"])
         if expected == "COMPLETE":
             assert t.value == pytest.approx(row["val_accuracy"])
-        else:
-            assert max(t.intermediate_values.values()) == pytest.approx(row["val_accuracy"])
+
+    params = next(folder.glob("trial_*/params.json"))
+    params.write_text(json.dumps({**json.loads(params.read_text()), "dropout": 5.0}))
+    with pytest.raises(UsageError, match=r"dropout=5\.0, which this space cannot produce"):
+        warm_trials(str(folder), space, settings)
 
 
 @pytest.mark.slow

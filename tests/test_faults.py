@@ -216,11 +216,15 @@ def _tester_of(driver: int, tag: str) -> int | None:
     return None
 
 
-@pytest.mark.parametrize("ending", ["end", "SIGINT", "SIGINT SIGINT", "SIGTERM",
-                                    "SIGTERM SIGTERM", "SIGKILL", "tester crash"])
-def test_no_process_of_the_search_outlives_it(tmp_path, ending):
-    """However the search ends, nothing it started runs on: not the tester (it ignores SIGINT
-    and SIGTERM, and outlived a double Ctrl-C blocked on a pipe), not Ray's processes."""
+@pytest.mark.parametrize("when, ending", [
+    *(("search", e) for e in ("end", "SIGINT", "SIGINT SIGINT", "SIGTERM", "SIGTERM SIGTERM",
+                              "SIGKILL")),
+    *(("test", e) for e in ("SIGINT", "SIGINT SIGINT", "SIGKILL", "tester crash"))])
+def test_no_process_of_the_search_outlives_it(tmp_path, when, ending):
+    """However the search ends, nothing it started runs on: not Ray's processes, not the tester
+    that scores the best trials once the trials have ended (it ignores SIGINT and SIGTERM, and
+    outlived a double Ctrl-C blocked on a pipe). While it tests, a first signal only says so and
+    the search ends well; a second ends it at once; a tester killed is replaced."""
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--ensemble", "2",
                              "--storage-path", str(tmp_path)], cwd=ROOT,
@@ -228,8 +232,8 @@ def test_no_process_of_the_search_outlives_it(tmp_path, ending):
                             env={**os.environ, **ENV, "CNN_SEARCH_TEST_TAG": tag})
     try:
         deadline = time.time() + 240
-        while not (tester := _tester_of(proc.pid, tag)) or not list(
-                tmp_path.glob("basenet/trial_*/result.json")):
+        while not (tester := _tester_of(proc.pid, tag) if when == "test" else list(
+                tmp_path.glob("basenet/trial_*/result.json"))):
             assert time.time() < deadline and proc.poll() is None, proc.stdout.read()[-3000:]
             time.sleep(0.2)
         if ending == "tester crash":  # killed as the out-of-memory killer would
@@ -239,8 +243,9 @@ def test_no_process_of_the_search_outlives_it(tmp_path, ending):
                 time.sleep(i)  # a second signal while the first one's shutdown runs
                 proc.send_signal(signal.Signals[name])
         out = proc.communicate(timeout=300)[0]
-        assert proc.returncode in {"end": [0], "tester crash": [0], "SIGKILL": [-9]}.get(
-            ending, [130, 143]), out[-3000:]
+        ends_well = ending in ("end", "tester crash") or (when, ending) == ("test", "SIGINT")
+        assert proc.returncode in ([0] if ends_well else [-9] if ending == "SIGKILL"
+                                   else [130, 143]), out[-3000:]
         if proc.returncode == 0:
             assert "Test accuracy: " in out and "ensemble of the 2 best" in out, out[-3000:]
         # After a SIGKILL nothing of the driver's runs to end Ray's processes: the dashboard agent

@@ -193,64 +193,28 @@ def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_se
 
 def test_the_tester_goes_on_through_a_ctrl_c_to_the_whole_process_group():
     """Ctrl-C in a terminal (or a batch scheduler's SIGTERM) reaches the tester's process too;
-    the driver decides how the search ends, so the tester goes on with its work. It runs at the
-    lowest CPU priority, with TensorFlow configured as `_prepare` says (threads, GPU memory
-    growth: the growth itself shows only where TensorFlow sees a GPU)."""
+    the driver decides how the search ends, so the tester goes on with its work, with
+    TensorFlow configured as `_prepare` says (threads, GPU memory growth: the growth itself
+    shows only where TensorFlow sees a GPU)."""
     import os
     import signal
     import time
 
     import tensorflow as tf
 
-    from driver.best import Tester
+    from driver.best import tester
 
-    tester = Tester()
+    pool = tester()
     try:
-        pid = tester.submit(os.getpid).result(timeout=120)  # once Keras is imported
+        pid = pool.submit(os.getpid).result(timeout=120)  # once Keras is imported
         for number in (signal.SIGINT, signal.SIGTERM):
             os.kill(pid, number)
         time.sleep(0.5)
-        assert tester.submit(os.getpid).result(timeout=60) == pid
-        assert tester.submit(os.nice, 0).result(timeout=60) == 19
-        if hasattr(os, "SCHED_IDLE"):
-            assert tester.submit(os.sched_getscheduler, 0).result(timeout=60) == os.SCHED_IDLE
-        threads = tester.submit(tf.config.threading.get_intra_op_parallelism_threads)
+        assert pool.submit(os.getpid).result(timeout=60) == pid
+        threads = pool.submit(tf.config.threading.get_intra_op_parallelism_threads)
         assert threads.result(timeout=60) == os.cpu_count()
     finally:
-        tester.shutdown()
-
-
-def test_a_search_that_never_ran_does_not_wait_for_the_testers_keras_import():
-    """The tester starts with the search; when Ray cannot start it (an address that does not
-    answer, Ctrl-C), `shutdown(wait=False)` ends the child at once, not after its import."""
-    import multiprocessing
-
-    from driver.best import Tester
-
-    tester = Tester()
-    tester.start()
-    (child,) = multiprocessing.active_children()
-    tester.shutdown(wait=False)
-    child.join(timeout=60)
-    assert not child.is_alive() and child.exitcode == -9  # killed, not done importing
-
-
-def test_the_report_has_no_heavy_import_left_after_prepare(smoke_search, tmp_path):
-    """report.prepare, which the driver runs while the last trial trains, leaves `write` none of
-    its heavy imports (matplotlib, SQLAlchemy and Alembic for optuna.db); without it, `write`
-    makes them itself."""
-    heavy = {"matplotlib", "sqlalchemy", "alembic"}
-    imported = {}
-    for first in ("report.prepare()", "pass"):
-        copy = tmp_path / first.strip("()")
-        shutil.copytree(smoke_search[0], copy)
-        proc = run("-c", f"import sys; from analysis import report; {first}; "
-                         f"before = set(sys.modules); report.write({str(copy)!r}); "
-                         f"print(' '.join({{m.split('.')[0] for m in set(sys.modules) - before}}))")
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        imported[first] = set(proc.stdout.split())
-    assert not heavy & imported["report.prepare()"]
-    assert heavy <= imported["pass"]
+        pool.shutdown()
 
 
 def test_analysis_rebuilds_the_same_report(smoke_search, tmp_path):
@@ -329,101 +293,3 @@ def test_best_trial_stopped_before_its_budget_is_tested_from_its_checkpoint(smok
     shown = report_csv(copy / "report" / "best.csv").iloc[0]
     assert shown["trial_id"] == best["trial_id"]
     assert shown["test_accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-6)
-
-
-def test_the_tester_starts_once_when_the_last_trial_runs_alone(tmp_path):
-    """driver/tuner.py's callback: once every trial exists and only one still runs (a core is
-    free), the driver's action is called with the finished trials (best val accuracy, config,
-    newest checkpoint), not earlier, not twice. The callback runs as Tune restores it on
-    --resume, from the pickled experiment: it calls the action this process gave (a copy of the
-    action would append to a copy of `calls`)."""
-    import time
-
-    import ray
-    from ray import cloudpickle, tune
-
-    from driver.tuner import when_last_trial_runs
-
-    def sleep_then_report(config):  # defined here: Ray pickles it by value for its workers
-        for epoch, seconds in ((1, 0.1), (2, config["seconds"])):  # the last trial has a
-            time.sleep(seconds)  # checkpoint when the callback runs: it must be left out
-            folder = tmp_path / f"saved_{config['seconds']}_{epoch}"
-            folder.mkdir()
-            tune.report({"end": time.time(), "val_accuracy": config["seconds"] / epoch},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
-
-    calls = []
-    callback = cloudpickle.loads(cloudpickle.dumps(when_last_trial_runs(3, lambda f: None)))
-    when_last_trial_runs(3, lambda finished: calls.append((time.time(), finished)))  # resumed
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        results = tune.Tuner(
-            sleep_then_report, param_space={"seconds": tune.grid_search([0.2, 4.0, 6.0])},
-            tune_config=tune.TuneConfig(max_concurrent_trials=2),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
-                                      callbacks=[callback])).fit()
-    finally:
-        ray.shutdown()
-    ends = sorted(r.metrics["end"] for r in results)
-    assert len(calls) == 1
-    called, finished = calls[0]
-    assert ends[1] <= called < ends[2]  # after the second trial ended, before the last did
-    checkpoints = {r.config["seconds"]: Path(r.checkpoint.path) for r in results}
-    assert sorted(finished, key=lambda f: f[0]) == [  # the best val accuracy, the last epoch's
-        (0.2, {"seconds": 0.2}, checkpoints[0.2]), (4.0, {"seconds": 4.0}, checkpoints[4.0])]
-    assert all(c.name.startswith("checkpoint_000001") for c in checkpoints.values())
-
-
-def test_the_tester_keeps_the_probabilities_it_computed_while_the_last_trial_ran(smoke_search,
-                                                                                tmp_path):
-    """The driver starts the tester on the best finished trials as the last trial runs; scoring
-    the ensemble afterwards takes their probabilities from the tester's process, unless the
-    weights changed since (those are computed again). Either way the scores are those of the
-    weights on disk."""
-    import os
-
-    import numpy as np
-
-    from analysis.results import load as load_results
-    from driver.best import Tester, _kept_weights, _test_probabilities, likely_members, \
-        score_best_trial, scores_on_test
-    from trainables.loaders import load_digits
-    from trainables.train import load_weights
-
-    copy = tmp_path / "copy"
-    shutil.copytree(smoke_search[0], copy)
-    record = json.loads((copy / "best_test.json").read_text())
-    (copy / "best_test.json").unlink()
-    trials = load_results(copy).trials.set_index("trial_id")
-    members = trials.loc[record["ensemble"]["trial_ids"]]
-    finished = [(m["val_accuracy"], m["config"], Path(m["checkpoint"]))
-                for _, m in trials.iterrows()]
-    picked = likely_members(finished, 5)
-    assert [c for _, c in picked] == [Path(c) for c in members["checkpoint"]]
-    assert likely_members(finished, 1) == []  # no ensemble: nothing to compute ahead
-    weights = [(c / "best.npz").resolve() for _, c in picked]
-
-    data = load_digits()
-    tester = Tester(data)
-    try:
-        tester.start(picked)
-        kept = tester.submit(_kept_weights).result(timeout=120)
-        assert [k[0] for k in kept] == [str(w) for w in weights]
-        # The second member's weights replaced by the third's, with a new modification time:
-        # computed again. The fourth's zeroed with the same size and time: the kept ones serve.
-        original = _test_probabilities(picked, data)
-        np.savez(weights[1], *load_weights(weights[2]))
-        os.utime(weights[1], ns=(kept[1][1] + 10**9,) * 2)
-        np.savez(weights[3], *[np.zeros_like(w) for w in load_weights(weights[3])])
-        os.utime(weights[3], ns=(kept[3][1],) * 2)
-        wait = score_best_trial(copy, data, 5, tester)
-        recomputed = tester.submit(_kept_weights).result(timeout=120)
-        scores = wait()
-    finally:
-        tester.shutdown()
-    assert recomputed[:5] == kept and recomputed[5][0] == str(weights[1])  # only that one again
-    probabilities = [original[0], original[2], original[2], original[3], original[4]]
-    expected = scores_on_test(np.mean(probabilities, axis=0), data.y_test)
-    assert scores["ensemble"]["test_accuracy"] == pytest.approx(expected["test_accuracy"])
-    assert scores["ensemble"]["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
-    assert scores["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-6)

@@ -7,7 +7,6 @@ saying what is missing and where to put it; the command line turns that into exi
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,58 +41,16 @@ class Data:
 
 
 def holdout(x, y, fraction: float, seed: int = SEED):
-    """Stratified split: (x_a, y_a, x_b, y_b) with `fraction` of the samples in b; a plain one
-    when some class has too few samples to stratify (tiny subsets).
-
-    The split of scikit-learn's (1.9) `train_test_split(x, y, test_size=fraction, stratify=y,
-    random_state=seed)` (StratifiedShuffleSplit, and ShuffleSplit for the plain one), written
-    here: importing scikit-learn delayed every search before Ray could start
-    (docs/benchmarks.md, "Mechanisms in the code"), and the split,
-    part of the dataset, no longer depends on its version. tests/test_datasets.py checks that
-    the two agree."""
-    y = np.asarray(y)
-    n_b = math.ceil(fraction * len(y))
-    n_a = len(y) - n_b
-    if not 0 < fraction < 1 or n_a <= 0:
-        raise ValueError(f"fraction {fraction} leaves no samples on one side of {len(y)}")
-    a, b = _stratified(y, n_a, n_b, np.random.RandomState(seed))
-    if a is None:
-        order = np.random.RandomState(seed).permutation(len(y))
-        a, b = order[n_b:], order[:n_b]
-    return x[a], y[a], x[b], y[b]
-
-
-def _stratified(y: np.ndarray, n_a: int, n_b: int, rng: np.random.RandomState):
-    """StratifiedShuffleSplit's indices (a, b); (None, None) when it cannot stratify."""
-    classes, index, counts = np.unique(y, return_inverse=True, return_counts=True)
-    if counts.min() < 2 or min(n_a, n_b) < len(classes):
-        return None, None
-    by_class = np.split(np.argsort(index, kind="stable"), np.cumsum(counts)[:-1])
-    in_a = _approximate_mode(counts, n_a, rng)
-    in_b = _approximate_mode(counts - in_a, n_b, rng)
-    a, b = [], []
-    for members, k, m in zip(by_class, in_a, in_b):
-        shuffled = members.take(rng.permutation(len(members)), mode="clip")
-        a.extend(shuffled[:k])
-        b.extend(shuffled[k:k + m])
-    return rng.permutation(a), rng.permutation(b)
-
-
-def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
-    """How many of `draws` come from each class: the proportional share, rounded down, plus one
-    for the classes with the largest remainders (ties broken at random)."""
-    share = counts / counts.sum() * draws
-    taken = np.floor(share)
-    missing = int(draws - taken.sum())
-    remainder = share - taken
-    for value in np.sort(np.unique(remainder))[::-1]:
-        if missing <= 0:
-            break
-        (tied,) = np.where(remainder == value)
-        now = min(len(tied), missing)
-        taken[rng.choice(tied, size=now, replace=False)] += 1
-        missing -= now
-    return taken.astype(int)
+    """(x_a, y_a, x_b, y_b) with `fraction` of the samples in b: scikit-learn's
+    `train_test_split(stratify=y)`, or its plain shuffled split where some class has too few
+    samples to stratify (tiny subsets)."""
+    from sklearn.model_selection import train_test_split
+    try:
+        x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=fraction, stratify=y,
+                                              random_state=seed)
+    except ValueError:  # a class of one sample, or fewer samples in a side than classes
+        x_a, x_b, y_a, y_b = train_test_split(x, y, test_size=fraction, random_state=seed)
+    return x_a, y_a, x_b, y_b
 
 
 def with_val(name, x_train, y_train, x_test, y_test, num_classes, val_fraction=0.1) -> Data:

@@ -21,33 +21,19 @@ from trainables.download import extract, fetch
 
 
 def load_digits() -> Data:
-    """scikit-learn's bundled 8x8 digits, upscaled (bilinear) to 32x32x3: 60/20/20 stratified split.
-
-    Its file is read as `sklearn.datasets.load_digits` reads it, without importing scikit-learn
-    (with `holdout`'s split, part of a search's start before Ray: docs/benchmarks.md,
-    "Mechanisms in the code"; the report imports it as the last trial runs)."""
+    """scikit-learn's bundled 8x8 digits, upscaled (bilinear) to 32x32x3, split 60/20/20
+    (stratified)."""
     from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits as bundled
 
-    table = np.loadtxt(_bundled_digits(), delimiter=",")
-    x = table[:, :-1].reshape(-1, 8, 8).astype(np.float32) * (255.0 / 16.0)  # 0..16 -> 0..255
-    x = zoom(x, (1, 4, 4), order=1, grid_mode=True, mode="nearest")        # 8x8 -> 32x32
+    digits = bundled()
+    x = digits.images.astype(np.float32) * (255.0 / 16.0)                # 0..16 -> 0..255
+    x = zoom(x, (1, 4, 4), order=1, grid_mode=True, mode="nearest")      # 8x8 -> 32x32
     x = np.repeat(np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
-    y = table[:, -1].astype(np.int32)
+    y = digits.target.astype(np.int32)
     x_rest, y_rest, x_test, y_test = holdout(x, y, 0.2)
     x_tr, y_tr, x_val, y_val = holdout(x_rest, y_rest, 0.25)
     return Data("digits", x_tr, y_tr, x_val, y_val, x_test, y_test, 10)
-
-
-def _bundled_digits() -> Path:
-    """scikit-learn's digits.csv.gz, found without importing scikit-learn."""
-    import importlib.util
-    spec = importlib.util.find_spec("sklearn")
-    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" \
-        if spec and spec.origin else None
-    if path is None or not path.is_file():
-        raise DataError("digits: scikit-learn's bundled digits.csv.gz is missing (is "
-                        "scikit-learn installed?); run `pip install -r requirements.txt`")
-    return path
 
 
 # --- CIFAR: Keras's own cache layout, read directly so a file placed by hand works offline -------
