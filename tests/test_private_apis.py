@@ -29,10 +29,6 @@ CHECKED_AGAINST = {"keras": "3.15.1", "tensorflow": "2.21.0", "ray": "2.60.0", "
 EXPECTED_AT_HOME = {"_all_reduce_sum_gradients", "_local_tuner",
                     "ray._private.authentication.authentication_token_setup",
                     "RAY_JOB_CONFIG_JSON_ENV_VAR"}
-# Files that still hold private names while other branches of issue 29 change them: reuse.py is
-# being removed, warm.py is being rewritten onto analysis/optuna_study.py (whose `contains` is
-# public). An entry that no longer finds anything fails, so that it is taken out.
-PENDING = {"driver/warm.py"}
 # Underscored names of the standard library that it documents as public.
 DOCUMENTED = {"_exit"}  # os._exit
 # Internal flags of Ray (not its documented RAY_* variables) are RAY_ and a lowercase config name.
@@ -89,20 +85,14 @@ def private_names(source: str) -> list[tuple[int, str]]:
 
 
 def test_no_private_name_of_another_library_outside_its_one_module():
-    wrong, pending_found = [], set()
+    wrong = []
     for path in product_files():
         where = path.relative_to(ROOT).as_posix()
         if where == HOME:
             continue
-        found = private_names(path.read_text())
-        if where in PENDING:
-            pending_found |= {where} if found else set()
-            continue
-        wrong += [f"{where}:{line} {name}" for line, name in found]
+        wrong += [f"{where}:{line} {name}" for line, name in private_names(path.read_text())]
     assert not wrong, (f"private names of other libraries belong in {HOME} (with why, a public "
                        f"fallback and a test here), or should go: " + ", ".join(wrong))
-    assert pending_found == PENDING, f"no private name left in {PENDING - pending_found}: " \
-                                     f"take it out of PENDING"
 
 
 def test_the_one_module_holds_at_most_five():
