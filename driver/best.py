@@ -113,10 +113,9 @@ def _prepare() -> None:
     import os
     import signal
 
-    from trainables.train import configure_tensorflow, import_keras
+    from trainables.train import configure_tensorflow
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
-    import_keras()
     configure_tensorflow({"threads": os.cpu_count() or 1, "memory_growth": True,
                           "pin_cores": False})
 

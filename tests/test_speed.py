@@ -183,25 +183,3 @@ def test_steps_per_execution_does_not_change_the_weights(digits, model_name):
     assert auto_history.keys() == one_history.keys()
     for key in one_history:
         np.testing.assert_allclose(auto_history[key], one_history[key], rtol=1e-6, atol=1e-7)
-
-
-def test_trials_import_keras_without_its_scikit_learn_and_matplotlib_extras():
-    """A trial process imports Keras without scikit-learn and matplotlib (about 1 s of its start),
-    trains with it, and can still import both afterwards."""
-    import subprocess
-    import sys
-    code = """
-import sys
-from trainables.train import KERAS_EXTRAS, import_keras
-import_keras()
-import keras
-loaded = [name for name in KERAS_EXTRAS if name in sys.modules]
-model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-model.compile("sgd", "mse")
-model.fit(keras.ops.ones((4, 3)), keras.ops.zeros((4, 2)), verbose=0)
-import matplotlib.pyplot, sklearn.model_selection
-print("loaded:", loaded, "after:", "sklearn" in sys.modules,
-      sys.modules["matplotlib.pyplot"] is not None)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "loaded: [] after: True True"

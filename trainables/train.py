@@ -71,30 +71,6 @@ def freeze_imports() -> None:
     gc.freeze()
 
 
-# Imported by `import keras` when installed, used by no trial: scikit-learn for Keras's estimator
-# wrappers, matplotlib for its image gallery.
-KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
-
-
-def import_keras() -> None:
-    """Import Keras without KERAS_EXTRAS: a good part of what `import keras` takes in a Ray
-    actor (docs/benchmarks.md, "Mechanisms in the code"; pandas, which Keras also imports, is
-    there already). Keras catches the ImportError
-    and leaves those integrations off in this process; both stay importable afterwards (the
-    cross-validation folds use scikit-learn)."""
-    import sys
-    if "keras" in sys.modules:
-        return
-    blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(blocked, None))  # None: `import name` raises ImportError
-    try:
-        import keras  # noqa: F401
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
-
-
 def visible_gpus() -> int:
     """GPUs TensorFlow sees in this process (those in CUDA_VISIBLE_DEVICES that exist)."""
     import tensorflow as tf
@@ -271,7 +247,6 @@ def load_weights(path: Path) -> list:
 
 def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] = (),
           checkpoint_every: int | None = None) -> None:
-    import_keras()
     import ray
     from ray import tune
 
