@@ -147,7 +147,8 @@ def test_weight_average_best_weights_patience_and_rung_checkpoints_are_the_loops
 
 
 def test_a_non_finite_loss_ends_the_trial_as_the_loop_does(session, digits):
-    config = {**BASE, "optimizer": "adam", "learning_rate": 1e9}
+    """In phase 1 too: phase 2 of a BaseNet (no backbone to unfreeze) would raise."""
+    config = {**BASE, "optimizer": "adam", "learning_rate": 1e9, "phase1_epochs": 2}
     train(config, data=digits, max_epochs=3, rungs=(2,))
     reported = _check_against_reference(session, config, digits, 3, rungs=(2,))
     assert reported[-1]["diverged"] and "test_accuracy" not in reported[-1]
