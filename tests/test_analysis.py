@@ -67,7 +67,7 @@ from pathlib import Path
 import ray
 from ray import tune
 from trainables.loaders import load_digits
-from trainables.train import train
+from tests.drills import train_with_faults
 
 base = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 64,
         "dropout": 0.0, "seed": 0}
@@ -77,7 +77,8 @@ space = {k: tune.sample_from(lambda spec, k=k: spec.config["case"].get(k, base.g
          for k in keys}
 storage, started = Path(sys.argv[1]), time.time()
 ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-tune.Tuner(tune.with_parameters(train, data=load_digits(), max_epochs=2, checkpoint_every=1),
+tune.Tuner(tune.with_parameters(train_with_faults, data=load_digits(), max_epochs=2,
+                                checkpoint_every=1),
            param_space={"case": tune.grid_search(cases), **space},
            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
            run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,

@@ -375,12 +375,13 @@ def test_resume_reads_the_earlier_hdf5_checkpoints_and_rejects_another_models(tm
 
 def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0,
                  callbacks=()):
-    """A real Tuner over fixed configurations, through the suite's own trainable."""
+    """A real Tuner over fixed configurations, through the suite's own trainable with the fault
+    drills a configuration names (tests/drills.py)."""
     import ray
     from ray import tune
 
+    from tests.drills import train_with_faults
     from trainables.loaders import load_digits
-    from trainables.train import train
 
     base = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-3,
             "batch_size": 64, "dropout": 0.0, "seed": 0}
@@ -392,8 +393,8 @@ def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failur
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         tuner = tune.Tuner(
-            tune.with_parameters(train, data=load_digits(), max_epochs=max_epochs,
-                                 checkpoint_every=1),
+            tune.with_parameters(train_with_faults, data=load_digits(),
+                                 max_epochs=max_epochs, checkpoint_every=1),
             param_space={"case": tune.grid_search(configs), **derived},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
             run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,
@@ -542,7 +543,7 @@ def test_checkpoint_every_n_epochs_keeps_the_last_epoch_and_orphans_are_removed(
 def test_by_default_a_trial_checkpoints_at_ashas_rungs_and_its_last_epoch(tmp_path):
     """Rungs at epochs 1 and 3 of 6: a trial ASHA stops has the checkpoint of the epoch it stopped
     at, one that runs on keeps its rung's and its last (Ray keeps two); none in between, as
-    these epochs take far less than train.CHECKPOINT_PERIOD_S."""
+    these epochs take far less than callbacks.CHECKPOINT_PERIOD_S."""
     proc = run("run_search.py", "--space", "basenet", "--dataset", "digits", "--smoke-test",
                "--num-samples", 4, "--max-epochs", 6, "--grace-period", 1,
                "--reduction-factor", 3, "--ensemble", 1, "--storage-path", tmp_path)
@@ -556,20 +557,23 @@ def test_by_default_a_trial_checkpoints_at_ashas_rungs_and_its_last_epoch(tmp_pa
     assert kept[6] == [3, 6], kept  # the first trial at each rung always goes on
 
 
-def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_it(tmp_path):
-    """ENOSPC when a checkpoint is written (injected at that very call): the trial fails saying
-    what happened and what to do, its neighbour finishes, and --resume (Tuner.restore with
-    resume_errored, as run_search.py --resume does) completes it once there is space again."""
+def test_a_checkpoint_that_cannot_be_written_fails_the_trial_clearly_and_resume_completes_it(
+        tmp_path):
+    """The folder a checkpoint is written into vanishes just before epoch 2's (a real OSError at
+    that very write, tests/drills.py): the trial fails saying what happened and what to do, its
+    neighbour finishes, and --resume (Tuner.restore with resume_errored, as run_search.py
+    --resume does) completes it. A full disk or a read-only folder raises its OSError at the
+    same place."""
     from ray import tune
 
+    from tests.drills import train_with_faults
     from trainables.loaders import load_digits
-    from trainables.train import train
 
     results = _grid_search(tmp_path, [{"fail_write_once_at_epoch": 2}, {}], max_epochs=3)
     assert len(results.errors) == 1
     failed = next(r for r in results if r.error is not None)
     message = (Path(failed.path) / "error.txt").read_text()
-    assert "cannot write the checkpoint of epoch 2 (No space left on device" in message
+    assert "cannot write the checkpoint of epoch 2 (No such file or directory: " in message
     assert "free space or make the folder writable, then continue the search with --resume" in \
         message
     assert failed.metrics["training_iteration"] == 1  # epoch 1's checkpoint is there
@@ -578,8 +582,8 @@ def test_a_full_disk_fails_the_trial_with_a_clear_message_and_resume_completes_i
     try:
         resumed = tune.Tuner.restore(
             str(tmp_path / "faults"), resume_errored=True,
-            trainable=tune.with_parameters(train, data=load_digits(), max_epochs=3,
-                                           checkpoint_every=1)).fit()
+            trainable=tune.with_parameters(train_with_faults, data=load_digits(),
+                                           max_epochs=3, checkpoint_every=1)).fit()
     finally:
         ray.shutdown()
     assert not resumed.errors

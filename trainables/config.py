@@ -67,13 +67,11 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "flip": _boolean(),
         "zoom": _number(0, 1),
         "rotation": _number(0, 360),
-        # the trainable: within-trial early stopping, cross-validation, fault drills
+        # the trainable: within-trial early stopping, cross-validation
         "patience": _number(0, integer=True),
         "monitor": _one_of("val_loss", "val_accuracy", "loss", "accuracy"),
         "folds": _number(2, integer=True),
         "fold": _number(0, integer=True),
-        "fail_once_at_epoch": _number(1, integer=True),
-        "fail_write_once_at_epoch": _number(1, integer=True),
         # transfer models
         "weights": _text(),
         "head": _one_of(*HEADS),

@@ -2,27 +2,26 @@
 configuration, report once per epoch.
 
 `train` is wrapped by `tune.with_parameters(train, data=..., max_epochs=...)`, so the dataset reaches
-every trial through the Ray object store. Each epoch reports `loss`, `accuracy`, `val_loss`,
-`val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch). A checkpoint holds the last
-weights, the best weights (by `val_accuracy`, the later epoch of a tie) and the optimizer state; a
-trial writes one where ASHA may stop it (`rungs`), at its last epoch, and otherwise every
-`checkpoint_every` epochs, or by default once CHECKPOINT_PERIOD_S have passed since the last one.
-The last result of a trial that finishes its budget (or stops early by its own patience) also
-holds `test_loss` and `test_accuracy`, measured with its best weights. A non-finite loss ends the
-trial with `diverged: True`. With `ema_epochs`, the val and test scores and the best weights are
-those of the weight average the optimizer keeps (optimizers.averaged); training is the same.
+every trial through the Ray object store. A trial is one Keras `fit` (two in two-phase fine-tuning);
+its callback, callbacks.Report, reports each epoch's `loss`, `accuracy`, `val_loss`,
+`val_accuracy`, `epoch` (so ASHA's `training_iteration` is the epoch), writes the checkpoints and
+ends the trial early (patience, a non-finite loss). A checkpoint holds the last weights, the best
+weights (by `val_accuracy`, the later epoch of a tie) and the optimizer state (`_save`); a retried
+or resumed trial restores it (`_resume`) and fits from the epoch it holds. With `ema_epochs`, the
+val and test scores and the best weights are those of the weight average the optimizer keeps
+(optimizers.averaged); training is the same: optimizers.make keeps Keras from overwriting the
+weights with that average as a `fit` ends, which would change what phase 2 of fine-tuning trains.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import logging
 import math
 import os
-import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -32,11 +31,6 @@ from trainables.folds import cv_fold
 # TensorFlow (behind models, optimizers, pipeline, phases, evaluate) is imported inside the
 # functions: the driver imports this module only to hand `train` to Ray, and TensorFlow would
 # cost it seconds there (docs/benchmarks.md, "Mechanisms in the code").
-
-# By default, the most of a trial's training that a crash, a retry or a resume repeats. A BaseNet
-# checkpoint costs its trial a few percent of a digits epoch, and the driver an experiment
-# snapshot every second one (docs/benchmarks.md, "Mechanisms in the code").
-CHECKPOINT_PERIOD_S = 30.0
 
 # Process-wide: whether this process has set TensorFlow's thread pools and GPU memory mode, which
 # TensorFlow takes once, before it initialises (configure_tensorflow).
@@ -245,19 +239,19 @@ def load_weights(path: Path) -> list:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
-def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] = (),
-          checkpoint_every: int | None = None) -> None:
+def start_trial(config: dict) -> dict:
+    """Set this process and a fresh Keras session up for the trial (TensorFlow's threads, memory
+    growth and cores for its share of the machine, the precision policy, the seed); the facts
+    every result of the trial reports: its node, its GPUs, its precision, its threads."""
     import ray
     from ray import tune
 
-    from trainables import optimizers, phases, pipeline, staging
-    from trainables.evaluate import evaluate, scores
+    from trainables import staging
 
     # Ray Train logs each checkpoint at INFO ("Checkpoint successfully created at ..."), and Ray
     # forwards it from every actor to the search's console; the trial folders list them already.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     runtime = ray.get_runtime_context()
-    node_id = runtime.get_node_id()  # which machine of a cluster trained it
     resources = tune.get_context().get_trial_resources().required_resources
     # The GPU share Ray gave, if TensorFlow sees a GPU at all: a node that declares GPUs it does
     # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
@@ -271,79 +265,55 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
         staging.remove_orphans()  # what killed trial processes left in the temporary directory
     freeze_imports()
     new_session(settings["policy"], config["seed"])
-    if "fold" in config:  # a cross-validation study: this trial validates on one fold
-        data = cv_fold(data, config["folds"], config["fold"])
+    return {"node_id": runtime.get_node_id(),  # which machine of a cluster trained it
+            "devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),  # Ray's, for this trial
+            "precision": settings["policy"],
+            "threads": threads()}  # in effect: a reused actor keeps its first setting
 
-    resumed = None
+
+def _model_and_state(config: dict, data: Data) -> tuple:
+    """(model, state, best weights): restored from the checkpoint Tune gives a retried or resumed
+    trial, else a new trial's."""
+    from ray import tune
+
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
-            resumed = _resume(Path(folder), config, data)
-        if resumed is None:  # this trial fails (retried, then marked); the search goes on
+            restored = _resume(Path(folder), config, data)
+        if restored is None:  # this trial fails (retried, then marked); the search goes on
             raise RuntimeError(f"no checkpoint of this trial loads (newest: {folder})")
-    if resumed:
-        model, state, best_weights = resumed
-    else:
-        model = compiled_model(config, data)
-        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
-        best_weights = model.get_weights()
+        return restored
+    model = compiled_model(config, data)
+    state = {"epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
+    return model, state, model.get_weights()
+
+
+def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] = (),
+          checkpoint_every: int | None = None, callbacks: Sequence = ()) -> None:
+    """Train one configuration as a Ray Tune trial: one `fit` over the epochs it has left, which
+    `callbacks.Report` reports to Tune and ends early (see the module's docstring). Two-phase
+    fine-tuning (`phase1_epochs`) fits phase 1's epochs, recompiles (phases.start_phase2), then
+    fits the rest. `callbacks`: more Keras callbacks, called at each epoch's end before the
+    report (the tests' fault drills, tests/drills.py)."""
+    from trainables import phases, pipeline
+    from trainables.callbacks import Report
+    from trainables.evaluate import evaluate
+
+    facts = start_trial(config)
+    if "fold" in config:  # a cross-validation study: this trial validates on one fold
+        data = cv_fold(data, config["folds"], config["fold"])
+    model, state, best_weights = _model_and_state(config, data)
     train_ds = pipeline.train_batches(data, config)
-    val_ds = pipeline.eval_batches(data, "val", config)
-
-    # Within-trial early stopping, as the reports used it (0 = off); ASHA still decides across trials.
-    patience, monitor = config.get("patience", 0), config.get("monitor", "val_loss")
-    sign = 1.0 if monitor.endswith("loss") else -1.0
-
-    saved = time.monotonic()
-    for epoch in range(state["epoch"], max_epochs):
-        if epoch == config.get("phase1_epochs"):  # two-phase fine-tuning: unfreeze, recompile
-            phases.start_phase2(model, config)
-        history = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0,
-                            shuffle=False).history  # train_ds shuffles itself
-        if config.get("fail_once_at_epoch") == epoch + 1 and not resumed:
-            # Fault injection for tests and drills: the retry restores the last checkpoint.
-            raise RuntimeError(f"injected fault at epoch {epoch + 1} (fail_once_at_epoch)")
-        metrics = {k: float(v[-1]) for k, v in history.items()}
-        metrics["epoch"] = epoch + 1
-        metrics["diverged"] = not math.isfinite(metrics["loss"])
-        metrics["node_id"] = node_id
-        metrics["devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's, for this trial
-        metrics["precision"] = settings["policy"]
-        metrics["threads"] = threads()  # in effect: a reused actor keeps its first setting
-        metrics["params"] = model.count_params()
-        state["epoch"] = epoch + 1
-
-        with optimizers.averaged(model):  # the weights validated, kept and tested (ema_epochs)
-            metrics |= scores(model, val_ds, "val")
-            if metrics["val_accuracy"] >= state["best_val_accuracy"]:  # a tie: the later epoch
-                state["best_val_accuracy"], state["best_epoch"] = metrics["val_accuracy"], epoch + 1
-                best_weights = model.get_weights()
-            if sign * metrics[monitor] < state["best_monitor"]:
-                state["best_monitor"], state["waited"] = sign * metrics[monitor], 0
-            else:
-                state["waited"] += 1
-            finished = epoch + 1 == max_epochs or bool(patience and state["waited"] >= patience)
-            if finished and not metrics["diverged"]:
-                evaluated = model.get_weights()
-                model.set_weights(best_weights)
-                metrics |= evaluate(model, data, config)
-                model.set_weights(evaluated)
-        if finished or metrics["diverged"] or epoch + 1 in rungs or (
-                (epoch + 1) % checkpoint_every == 0 if checkpoint_every
-                else time.monotonic() - saved >= CHECKPOINT_PERIOD_S):
-            saved = time.monotonic()
-            try:
-                with staging.folder() as folder:
-                    if config.get("fail_write_once_at_epoch") == epoch + 1 and not resumed:
-                        # Fault injection: the disk fills up as this checkpoint is written.
-                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
-                    _save(Path(folder), model, best_weights, state)
-                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-            except OSError as e:  # a full disk, a read-only or vanished storage folder
-                raise RuntimeError(
-                    f"cannot write the checkpoint of epoch {epoch + 1} ({e.strerror or e}: "
-                    f"{e.filename or 'the storage folder'}); free space or make the folder "
-                    f"writable, then continue the search with --resume") from None
-        else:
-            tune.report(metrics)
-        if finished or metrics["diverged"]:
+    report = Report(config, state, best_weights, facts,
+                    val=pipeline.eval_batches(data, "val", config),
+                    test=lambda model: evaluate(model, data, config), save=_save,
+                    max_epochs=max_epochs, rungs=rungs, checkpoint_every=checkpoint_every)
+    fit = functools.partial(model.fit, train_ds, callbacks=[*callbacks, report], verbose=0,
+                            shuffle=False)  # train_ds shuffles itself
+    phase1 = config.get("phase1_epochs")
+    if phase1 is not None and state["epoch"] < phase1 < max_epochs:
+        fit(initial_epoch=state["epoch"], epochs=phase1)
+        if model.stop_training:  # the trial ended in phase 1: diverged, or out of patience
             return
+    if state["epoch"] == phase1 < max_epochs:  # unfreeze the backbone's top, recompile
+        phases.start_phase2(model, config)
+    fit(initial_epoch=state["epoch"], epochs=max_epochs)

@@ -1,0 +1,182 @@
+"""A trial is one `fit` whose callback reports each epoch: what it reports, keeps, tests and
+checkpoints is what a plain loop of one `fit` per epoch gives on the same seed (weight average,
+best weights, patience, NaN, phase 2 of fine-tuning, a resumed trial), bit for bit.
+
+`train` runs in this process with Ray's per-trial API replaced by stand-ins (`Session`): no Ray
+process starts."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainables import optimizers, phases, pipeline
+from trainables.data import Data
+from trainables.evaluate import evaluate, scores
+from trainables.train import _resume, compiled_model, load_weights, new_session, train
+
+BASE = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-2, "batch_size": 64,
+        "dropout": 0.1, "seed": 0}
+
+
+class Session:
+    """What Ray gives a trial, stood in for: `reports` holds each (metrics, copy of its
+    checkpoint's folder or None); `checkpoint` is the one the trial starts from (None: new)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.reports, self.checkpoint = folder, [], None
+
+    def report(self, metrics, checkpoint=None):
+        kept = None
+        if checkpoint is not None:  # Ray copies it before the trial removes its folder
+            kept = self.folder / f"checkpoint_{len(list(self.folder.iterdir())):06d}"
+            shutil.copytree(checkpoint.path, kept)
+        self.reports.append((metrics, kept))
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch) -> Session:
+    import ray
+    from ray import tune
+
+    stand_in = Session(tmp_path)
+    resources = types.SimpleNamespace(required_resources={"CPU": 1, "GPU": 0})
+    monkeypatch.setattr(tune, "report", stand_in.report)
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: stand_in.checkpoint)
+    monkeypatch.setattr(tune, "get_context", lambda: types.SimpleNamespace(
+        get_trial_resources=lambda: resources))
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(
+        get_node_id=lambda: "local", get_actor_id=lambda: None))
+    return stand_in
+
+
+def reference(config: dict, data: Data, max_epochs: int,
+              checkpoint: Path | None = None) -> tuple[list[dict], list, dict]:
+    """The trial as a plain loop of one `fit` per epoch, from the start or from `checkpoint`:
+    validate the weights kept (the average, with ema_epochs), keep the best (a tie: the later
+    epoch), stop at a non-finite loss or when `monitor` has not improved for `patience` epochs,
+    test the best weights at the end. (per-epoch metrics, best weights, test scores or {} after
+    a NaN)."""
+    new_session("float32", config["seed"])
+    if checkpoint is None:
+        model, best, state = compiled_model(config, data), None, {
+            "epoch": 0, "best_val_accuracy": -1.0, "best_monitor": math.inf, "waited": 0}
+    else:
+        model, state, best = _resume(checkpoint, config, data)
+    best_accuracy, best_monitor, waited = (state["best_val_accuracy"], state["best_monitor"],
+                                           state["waited"])
+    train_ds = pipeline.train_batches(data, config)
+    val_ds = pipeline.eval_batches(data, "val", config)
+    monitor, patience = config.get("monitor", "val_loss"), config.get("patience", 0)
+    sign = 1.0 if monitor.endswith("loss") else -1.0
+    rows = []
+    for epoch in range(state["epoch"], max_epochs):
+        if epoch == config.get("phase1_epochs"):
+            phases.start_phase2(model, config)
+        history = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0,
+                            shuffle=False).history
+        row = {"epoch": epoch + 1} | {name: float(values[-1]) for name, values in history.items()}
+        with optimizers.averaged(model):
+            row |= scores(model, val_ds, "val")
+            if row["val_accuracy"] >= best_accuracy:
+                best_accuracy, best = row["val_accuracy"], model.get_weights()
+        rows.append(row)
+        if sign * row[monitor] < best_monitor:
+            best_monitor, waited = sign * row[monitor], 0
+        else:
+            waited += 1
+        if not math.isfinite(row["loss"]):
+            return rows, best, {}
+        if patience and waited >= patience:
+            break
+    model.set_weights(best)
+    return rows, best, evaluate(model, data, config)
+
+
+def _same(ours: list, theirs: list) -> None:
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+
+
+def _check_against_reference(session: Session, config: dict, data: Data, max_epochs: int,
+                             rungs: tuple = (), every: int | None = None,
+                             start: Path | None = None) -> list[dict]:
+    """The trial's reports, best weights and test scores are those of the reference loop (from
+    the checkpoint `start`); it wrote a checkpoint at `rungs`, every `every` epochs and at its
+    last. Its reported metrics."""
+    rows, best, tested = reference(config, data, max_epochs, start)
+    reported = [metrics for metrics, _ in session.reports]
+    np.testing.assert_equal([{k: m[k] for k in row} for m, row in zip(reported, rows)], rows)
+    assert len(reported) == len(rows)
+    for metrics, row in zip(reported, rows):
+        assert metrics["diverged"] == (not math.isfinite(row["loss"]))
+        assert {"node_id", "devices", "precision", "threads", "params"} <= set(metrics)
+    assert all("test_accuracy" not in m for m in reported[:-1])
+    assert {k: v for k, v in reported[-1].items() if k.startswith("test_")} == tested
+    saved = [(m["epoch"], folder) for m, folder in session.reports if folder is not None]
+    epochs = [row["epoch"] for row in rows]
+    assert [epoch for epoch, _ in saved] == [
+        e for e in epochs if e in rungs or (every and e % every == 0) or e == epochs[-1]]
+    assert json.loads((saved[-1][1] / "state.json").read_text())["epoch"] == rows[-1]["epoch"]
+    if tested:
+        _same(load_weights(saved[-1][1] / "best.npz"), best)
+    return reported
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Data:
+    """Random 32x32 colour images of 5 classes, for a MobileNet fine-tuned in two phases."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    return Data("tiny", *(images, np.arange(24) % 5) * 3, 5)
+
+
+def test_weight_average_best_weights_patience_and_rung_checkpoints_are_the_loops(
+        session, digits):
+    config = {**BASE, "ema_epochs": 0.5, "patience": 1, "monitor": "val_accuracy"}
+    train(config, data=digits, max_epochs=10, rungs=(1, 3))
+    reported = _check_against_reference(session, config, digits, 10, rungs=(1, 3))
+    assert len(reported) < 10  # val_accuracy stalled (at 5-6 epochs here): patience ended it
+
+
+def test_a_non_finite_loss_ends_the_trial_as_the_loop_does(session, digits):
+    """In phase 1 too: phase 2 of a BaseNet (no backbone to unfreeze) would raise."""
+    config = {**BASE, "optimizer": "adam", "learning_rate": 1e9, "phase1_epochs": 2}
+    train(config, data=digits, max_epochs=3, rungs=(2,))
+    reported = _check_against_reference(session, config, digits, 3, rungs=(2,))
+    assert reported[-1]["diverged"] and "test_accuracy" not in reported[-1]
+
+
+@pytest.mark.slow
+def test_a_resumed_trial_fits_from_its_checkpoints_epoch_as_the_loop_does(session, digits):
+    """Every second epoch checkpointed; the trial restarted from epoch 2's checkpoint reports
+    epochs 3 and 4 as the loop restarted from it does."""
+    from ray import tune
+
+    config = {**BASE, "optimizer": "sgd", "learning_rate": 0.05}
+    train(config, data=digits, max_epochs=4, checkpoint_every=2)
+    _check_against_reference(session, config, digits, 4, every=2)
+    second = session.reports[1][1]
+    session.reports.clear()
+    session.checkpoint = tune.Checkpoint.from_directory(second)
+    train(config, data=digits, max_epochs=4, checkpoint_every=2)
+    _check_against_reference(session, config, digits, 4, every=2, start=second)
+
+
+@pytest.mark.slow
+def test_two_phase_fine_tuning_with_a_weight_average_is_the_loops(session, tiny):
+    """Phase 1 is one `fit`, phase 2 another after the recompile: phase 2 starts from the
+    weights phase 1 trained (not from their average, which Keras would write into the model as
+    a `fit` ends), as in the loop of one `fit` per epoch."""
+    config = {"model": "mobilenet_cifar10", "init": "finetune", "weights": "none",
+              "phase1_epochs": 1, "unfreeze": 10, "optimizer": "sgd", "learning_rate": 0.01,
+              "batch_size": 8, "dropout": 0.1, "seed": 0, "ema_epochs": 1}
+    train(config, data=tiny, max_epochs=3, checkpoint_every=2)
+    _check_against_reference(session, config, tiny, 3, every=2)
