@@ -42,16 +42,13 @@ def _make(name: str, learning_rate: float):
 
 def _averaging(optimizer, momentum: float) -> None:
     """Keras's weight average (`use_ema`): after every step, average = momentum x average +
-    (1 - momentum) x weights, in the train function (the first step copies the weights). Two
-    changes: the momentum is a variable (kept models, reuse.py, trace it once for every batch
-    size), and Keras's `finalize_variable_values`, which overwrites the weights with the average
-    at the end of every `fit` call, does nothing: the trainable fits one epoch per call, so that
-    would change what is trained. The average is evaluated through `averaged`."""
-    import numpy as np
-    import tensorflow as tf
-
+    (1 - momentum) x weights, in the train function (the first step copies the weights). One
+    change: Keras's `finalize_variable_values`, which overwrites the weights with the average at
+    the end of every `fit` call, does nothing, so that the weights trained on stay the trained
+    ones (two-phase fine-tuning fits twice; phase 2 goes on from phase 1's trained weights, as
+    without an average). The average is evaluated through `averaged`."""
     optimizer.use_ema, optimizer.ema_overwrite_frequency = True, None
-    optimizer.ema_momentum = tf.Variable(np.float32(momentum), trainable=False)
+    optimizer.ema_momentum = float(momentum)
     optimizer.finalize_variable_values = lambda var_list: None
 
 
@@ -64,7 +61,7 @@ def inner(optimizer):
 def ema_momentum_of(optimizer) -> float | None:
     """The momentum of the weight average `optimizer` keeps; None when it keeps none."""
     optimizer = inner(optimizer)
-    return float(optimizer.ema_momentum.numpy()) if optimizer.use_ema else None
+    return float(optimizer.ema_momentum) if optimizer.use_ema else None
 
 
 @contextlib.contextmanager
