@@ -1,7 +1,11 @@
 """Concurrency: trials per hour with 2 one-CPU trials at a time versus 1 at a time.
 
     python bench/concurrency.py [--trials 12] [--epochs 10] [--repeats 3] [--more 24]
-                                [-- extra flags]
+                                [--dataset cifar100_25] [-- extra flags]
+
+--dataset other than digits reads what KERAS_HOME holds (full-size stand-ins:
+`python -c "import sys, pathlib; sys.path.insert(0, 'tests'); import standins;
+standins.write(pathlib.Path('/tmp/si'), only=['cifar100'])"`, then KERAS_HOME=/tmp/si/keras).
 
 The same trials (Optuna, same seed, no early stopping) both ways. Two measures: the whole command
 (Python, TensorFlow and Ray start-up, data, report included) and the search loop alone (from
@@ -33,6 +37,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--more", type=int, help="a second, larger number of trials (see above)")
     p.add_argument("--cv", action="store_true", help="the optimizers_cv study (see above)")
+    p.add_argument("--dataset", default="digits")
     p.add_argument("extra", nargs="*", help="flags for run_search.py (after --)")
     args = p.parse_args()
     if args.more is not None and args.more <= args.trials:
@@ -42,7 +47,7 @@ def main() -> None:
                 "up to 5 folds)")
     sizes = (args.trials,) if args.more is None else (args.trials, args.more)
     print(f"machine: {machine()}")
-    print(f"{' and '.join(map(str, sizes))} trials x {args.epochs} epochs, digits, 1 CPU per "
+    print(f"{' and '.join(map(str, sizes))} trials x {args.epochs} epochs, {args.dataset}, 1 CPU per "
           f"trial, {'optimizers_cv' if args.cv else 'basenet'} {' '.join(args.extra)}")
     ratios = {"command": [], "search loop": [], "extra trials": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +59,7 @@ def main() -> None:
                                "fold=" + ",".join(map(str, range(n // 6)))] if args.cv else
                               ["--space", "basenet", "--num-samples", n])
                     walls[concurrent, n], folder = search(
-                        Path(tmp), f"c{concurrent}n{n}r{r}", *trials, "--dataset", "digits",
+                        Path(tmp), f"c{concurrent}n{n}r{r}", *trials, "--dataset", args.dataset,
                         "--max-epochs", args.epochs, "--grace-period", args.epochs,
                         "--cpus-per-trial", 1, "--max-concurrent", concurrent, *args.extra)
                     record = json.loads((folder / "search.json").read_text())
