@@ -94,10 +94,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "GPUs exist, else 0)")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="train in float32 on GPUs too (default: mixed_float16 on GPUs)")
-    p.add_argument("--pin-cores", action="store_true",
-                   help="pin each CPU trial's process to cores no other trial of this machine "
-                        "holds (off by default: containers sharing a host's cores would pin onto "
-                        "the same ones; docs/benchmarks.md, \"Mechanisms in the code\")")
     p.add_argument("--ema-epochs", type=float, metavar="N",
                    help="validate, keep and test an exponential moving average of the weights "
                         "over about N epochs (default: 1 in searches; 0, the weights as trained, "

@@ -116,8 +116,7 @@ def _prepare() -> None:
     from trainables.train import configure_tensorflow
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
-    configure_tensorflow({"threads": os.cpu_count() or 1, "memory_growth": True,
-                          "pin_cores": False})
+    configure_tensorflow({"threads": os.cpu_count() or 1, "memory_growth": True})
 
 
 def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np.ndarray]:

@@ -153,7 +153,7 @@ def plan(args) -> tuple[Settings, Space]:
         image_size=args.image_size, grid=grid, constants=constants,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus_per_trial,
         mixed_precision=not args.no_mixed_precision,
-        pin_cores=args.pin_cores, max_concurrent=args.max_concurrent,
+        max_concurrent=args.max_concurrent,
         ema_epochs=(0.0 if space.grid else 1.0) if args.ema_epochs is None else args.ema_epochs,
         ensemble=(1 if space.grid else 5) if args.ensemble is None else args.ensemble,
         max_failures=args.max_failures,

@@ -31,7 +31,6 @@ class Settings:
     cpus_per_trial: int | None = 1  # None: from the hardware Ray sees (cluster.cpu_share)
     gpus_per_trial: float | None = 0.0  # None: the space's share if the cluster has GPUs
     mixed_precision: bool = True
-    pin_cores: bool = False          # CPU trials pin their processes to cores of their own
     ema_epochs: float = 0.0          # trials validate and keep a weight average over this many
                                      # epochs (0: the weights as trained)
     ensemble: int = 1                # the best trials whose predictions are averaged into the
@@ -56,8 +55,6 @@ class Settings:
             extra["ema_epochs"] = self.ema_epochs
         if self.gpus_per_trial:
             extra["mixed_precision"] = self.mixed_precision
-        if self.pin_cores:
-            extra["pin_cores"] = True
         if self.weights is not None:
             extra["weights"] = self.weights
         return extra
@@ -75,8 +72,7 @@ FIXED_ON_RESUME = {
     "dataset": ("dataset",), "seed": ("seed",), "weights": ("weights",),
     "image_size": ("image_size",), "cpus_per_trial": ("cpus_per_trial",),
     "gpus_per_trial": ("gpus_per_trial",), "set": ("grid", "constants"),
-    "no_mixed_precision": ("mixed_precision",),
-    "pin_cores": ("pin_cores",), "ema_epochs": ("ema_epochs",),
+    "no_mixed_precision": ("mixed_precision",), "ema_epochs": ("ema_epochs",),
     "checkpoint_every": ("checkpoint_every",), "num_samples": ("budget.num_samples",),
     "max_epochs": ("budget.max_epochs",), "grace_period": ("budget.grace_period",),
     "reduction_factor": ("budget.reduction_factor",), "time_budget": ("time_budget",),

@@ -512,7 +512,7 @@ def test_only_the_checkpoint_folders_of_ended_processes_are_removed(tmp_path, mo
     with staging.folder() as mine:  # this process's, as a trial writes it
         assert Path(mine).name.startswith(f"{staging.PREFIX}{os.getpid()}-")
         theirs = tmp_path / f"{staging.PREFIX}1-x"  # init's: it runs
-        others = [tmp_path / "hpsuite-cores-0", tmp_path / f"{staging.PREFIX}abc-x", theirs]
+        others = [tmp_path / "another-program-0", tmp_path / f"{staging.PREFIX}abc-x", theirs]
         for folder in others:
             folder.mkdir()
         own = tmp_path / Path(mine).name

@@ -3,16 +3,12 @@
 CI has no GPU, so the GPU path is checked through the same functions a GPU trial calls; measured
 GPU runs are recorded in docs/benchmarks.md when a machine with one is lent."""
 
-import ast
-import os
-
 import keras
 import numpy as np
 import pytest
 
 import run_search
 import search_spaces
-from conftest import ROOT
 from driver import cluster
 from driver.plan import plan
 from driver.settings import Settings, UsageError
@@ -21,28 +17,13 @@ from trainables.train import _restore, _save, compiled_model, tensorflow_setting
 
 
 def test_cpu_trial_gets_its_threads_and_no_gpu_settings():
-    assert tensorflow_settings(1, 0) == {"threads": 1, "memory_growth": False, "policy": "float32",
-                                         "pin_cores": False}
+    assert tensorflow_settings(1, 0) == {"threads": 1, "memory_growth": False, "policy": "float32"}
     assert tensorflow_settings(4, 0)["threads"] == 4
-    assert tensorflow_settings(1, 0, pin_cores=True)["pin_cores"]
-    assert not tensorflow_settings(1, 0.25, pin_cores=True)["pin_cores"]  # GPU trials never pin
-
-
-def test_core_pinning_is_opt_in(tmp_path):
-    """--pin-cores reaches every trial's config; without it no trial pins (cores are claimed per
-    machine, so containers sharing a host's cores would pin onto the same ones)."""
-    def constants(*flags):
-        args = run_search.parse_args(["--space", "basenet", "--dataset", "digits",
-                                      "--storage-path", str(tmp_path), *flags])
-        return plan(args)[0].trial_constants()
-    assert "pin_cores" not in constants()
-    assert constants("--pin-cores")["pin_cores"] is True
 
 
 def test_gpu_trial_grows_memory_and_uses_mixed_precision_unless_told_not_to():
     shared = tensorflow_settings(2, 0.25)
-    assert shared == {"threads": 2, "memory_growth": True, "policy": "mixed_float16",
-                      "pin_cores": False}
+    assert shared == {"threads": 2, "memory_growth": True, "policy": "mixed_float16"}
     assert tensorflow_settings(2, 1.0, mixed_precision=False)["policy"] == "float32"
 
 
@@ -144,45 +125,3 @@ def test_mixed_precision_model_trains_keeps_float32_outputs_and_checkpoints(tmp_
         keras.mixed_precision.set_global_policy("float32")
 
 
-CLAIM = """
-import os, sys, threading, time
-from pathlib import Path
-from trainables import cores
-threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # made before the claim
-claimed = cores.claim(int(sys.argv[2]), Path(sys.argv[1]))
-sets = {tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")}
-print(claimed, "|", sorted(sets), flush=True)
-sys.stdin.readline()  # hold the claim until the test lets go
-"""
-
-
-def _claimer(folder, cpus=1):
-    import subprocess
-    import sys
-    proc = subprocess.Popen([sys.executable, "-c", CLAIM, str(folder), str(cpus)], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    claimed, sets = proc.stdout.readline().split("|")
-    return proc, ast.literal_eval(claimed), ast.literal_eval(sets)
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="pinning needs Linux and two cores")
-def test_cpu_trial_processes_claim_cores_of_their_own_until_they_end(tmp_path):
-    """Each process pins all its threads to a core no other live process holds; when every core
-    is held the next one stays unpinned; a killed process frees its core."""
-    allowed = tuple(sorted(os.sched_getaffinity(0)))
-    first, a, a_sets = _claimer(tmp_path)
-    second, b, b_sets = _claimer(tmp_path)
-    assert len(a) == len(b) == 1 and a != b
-    assert a_sets == [tuple(a)] and b_sets == [tuple(b)]  # every thread, old ones included
-    others = [_claimer(tmp_path) for _ in range(len(allowed) - 2)]
-    extra, c, c_sets = _claimer(tmp_path)
-    assert c == [] and c_sets == [allowed]  # none free: unpinned, as before
-    too_many, d, _ = _claimer(tmp_path, cpus=2)
-    assert d == []
-    first.kill()
-    first.wait()
-    again, e, _ = _claimer(tmp_path)
-    assert e == a
-    for proc in (second, extra, too_many, again, *(p for p, *_ in others)):
-        proc.communicate("\n")

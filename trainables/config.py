@@ -60,7 +60,6 @@ def _schema() -> dict[str, tuple[Callable, str]]:
         "dropout": _number(0, 1),
         "seed": _number(0, 2**32 - 1, integer=True),  # numpy's seeds (Optuna, Keras)
         "mixed_precision": _boolean(),
-        "pin_cores": _boolean(),
         "ema_epochs": _number(0),
         # the input pipeline
         "normalize": _one_of(*NORMALIZE),

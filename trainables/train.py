@@ -37,21 +37,15 @@ from trainables.folds import cv_fold
 _TENSORFLOW_CONFIGURED = False
 
 
-def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True,
-                        pin_cores: bool = False) -> dict:
+def tensorflow_settings(cpus: float, gpus: float, mixed_precision: bool = True) -> dict:
     """What a trial with this share of the machine applies to TensorFlow.
 
     Ray's resources are logical: without explicit thread counts a 1-CPU trial starts one thread
     per core and trials on the same machine fight over them. Memory growth keeps trials that
     share a GPU from each taking all of its memory at start (the default), so 4 trials at 0.25 GPU
-    fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down.
-    With `pin_cores` (--pin-cores) a CPU trial pins its process to cores of its own (cores.py);
-    a GPU trial never does, so its input pipeline and kernel launches may use the cores no trial
-    holds. Off by default: cores are claimed per machine, so two containers or users sharing a
-    host's cores would pin onto the same ones."""
+    fit. mixed_float16 runs the convolutions on tensor cores; on a CPU it would only slow down."""
     return {"threads": max(1, int(cpus)), "memory_growth": gpus > 0,
-            "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32",
-            "pin_cores": pin_cores and gpus == 0}
+            "policy": "mixed_float16" if gpus > 0 and mixed_precision else "float32"}
 
 
 @functools.cache  # once per process: later calls return the first's None
@@ -78,20 +72,15 @@ def threads() -> int:
     return tf.config.threading.get_intra_op_parallelism_threads()
 
 
-def configure_tensorflow(settings: dict, own_process: bool = False) -> None:
-    """Apply `tensorflow_settings`' threads, memory growth and, in a process of the trial's own
-    (a Ray actor, not a benchmark or test calling `train`), its cores. They must be set before
+def configure_tensorflow(settings: dict) -> None:
+    """Apply `tensorflow_settings`' threads and memory growth. They must be set before
     TensorFlow initialises (and makes its thread pools), so a reused actor keeps its first
     setting; the precision policy is per trial (`new_session`)."""
     global _TENSORFLOW_CONFIGURED
     import tensorflow as tf
 
-    from trainables import cores
-
     if not _TENSORFLOW_CONFIGURED:
         _TENSORFLOW_CONFIGURED = True
-        if settings["pin_cores"] and own_process:
-            cores.claim(settings["threads"])
         try:
             tf.config.threading.set_intra_op_parallelism_threads(settings["threads"])
             tf.config.threading.set_inter_op_parallelism_threads(settings["threads"])
@@ -257,11 +246,9 @@ def start_trial(config: dict) -> dict:
     # not have (or a driver-less one) trains in float32 on its CPUs, as any CPU trial.
     gpus = resources.get("GPU", 0) if visible_gpus() else 0
     settings = tensorflow_settings(resources.get("CPU", 1), gpus,
-                                   config.get("mixed_precision", True),
-                                   config.get("pin_cores", False))
-    own_process = runtime.get_actor_id() is not None
-    configure_tensorflow(settings, own_process=own_process)
-    if own_process:
+                                   config.get("mixed_precision", True))
+    configure_tensorflow(settings)
+    if runtime.get_actor_id() is not None:  # a process of the trial's own, not a test's
         staging.remove_orphans()  # what killed trial processes left in the temporary directory
     freeze_imports()
     new_session(settings["policy"], config["seed"])
