@@ -1,7 +1,7 @@
 """A trial's epoch against a bare `model.fit` epoch: same configuration, data, pipeline and
 thread count (one), on the full-size cifar100_25 stand-in (tests/standins.py).
 
-    python bench/epoch_speed.py [--epochs 6] [--repeats 3] [--standins DIR]
+    python bench/epoch_speed.py [--epochs 6] [--repeats 3] [--standins DIR] [--only NAME ...]
 
 Configurations: BaseNet and MiRed (mired_bn_v3), each plain and with featurewise normalization,
 flip and zoom 0.2 (the augmentation_grid study's constants otherwise: SGD 0.01, batch 32). The
@@ -72,6 +72,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--standins", type=Path)
+    p.add_argument("--only", nargs="+", choices=CONFIGS, default=list(CONFIGS),
+                   help="these configurations alone")
     p.add_argument("--bare", help=argparse.SUPPRESS)  # a configuration's JSON: the child process
     args = p.parse_args()
     if args.bare:
@@ -83,10 +85,10 @@ def main() -> None:
         import standins
         root = standins.write(args.standins or tmp / "standins", only=["cifar100"])
         env = {**os.environ, "KERAS_HOME": str(root / "keras")}
-        ratios = {name: [] for name in CONFIGS}
+        ratios = {name: [] for name in args.only}
         for r in range(args.repeats):
-            for name, config in CONFIGS.items():
-                config = {**STUDY, **config}
+            for name in args.only:
+                config = {**STUDY, **CONFIGS[name]}
                 times = {}
                 for who in (("suite", "bare") if r % 2 == 0 else ("bare", "suite")):
                     if who == "suite":
