@@ -1,11 +1,13 @@
 """Shared fixtures: the repository on sys.path, a command runner, one real smoke search and one
-real study."""
+real study, Ray's per-trial API stood in for (`trial_session`: a trial trained in this process)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,36 @@ def run_search_main(capsys, monkeypatch):
             code = e.code
         return code, capsys.readouterr().err
     return main
+
+
+class Session:
+    """What Ray gives a trial, stood in for: `reports` holds each (metrics, copy of its
+    checkpoint's folder or None); `checkpoint` is the one the trial starts from (None: new)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.reports, self.checkpoint = folder, [], None
+
+    def report(self, metrics, checkpoint=None):
+        kept = None
+        if checkpoint is not None:  # Ray copies it before the trial removes its folder
+            kept = self.folder / f"checkpoint_{len(list(self.folder.iterdir())):06d}"
+            shutil.copytree(checkpoint.path, kept)
+        self.reports.append((metrics, kept))
+
+
+@pytest.fixture
+def trial_session(tmp_path, monkeypatch) -> Session:
+    """Ray's per-trial API (report, checkpoint, resources, runtime context) replaced by a
+    `Session`, so `trainables.train.train` runs in this process: no Ray process starts."""
+    import ray
+    from ray import tune
+
+    stand_in = Session(tmp_path)
+    resources = types.SimpleNamespace(required_resources={"CPU": 1, "GPU": 0})
+    monkeypatch.setattr(tune, "report", stand_in.report)
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: stand_in.checkpoint)
+    monkeypatch.setattr(tune, "get_context", lambda: types.SimpleNamespace(
+        get_trial_resources=lambda: resources))
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(
+        get_node_id=lambda: "local", get_actor_id=lambda: None))
+    return stand_in

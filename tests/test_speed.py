@@ -34,19 +34,16 @@ def test_augmentation_settings_share_one_compile_and_give_the_baked_in_pixels():
 
 
 @pytest.mark.slow
-def test_a_reused_process_does_not_grow_over_trials(digits, monkeypatch):
+def test_a_reused_process_does_not_grow_over_trials(digits, trial_session):
     """Twelve one-epoch trials through the trainable in one process, as a reused actor runs them:
     the first four meet every batch size, the rest draw new dropout, rates and augmentation
     ranges (continuous: a cache keyed by their values would grow). RSS after trial 12 at most
     1.2x RSS after trial 5 (bench/memory.py runs 40 MiRed trials). BaseNet is too small for the
     RSS bound alone to catch the old per-value XLA cache (it passed before that fix): the cache
-    sizes are asserted too. Ray's per-trial API is replaced by stand-ins: no Ray process starts."""
+    sizes are asserted too. Ray's per-trial API is replaced by stand-ins (conftest's trial_session):
+    no Ray process starts."""
     import gc
-    import types
     from pathlib import Path
-
-    import ray
-    from ray import tune
 
     from trainables.train import train
 
@@ -54,14 +51,6 @@ def test_a_reused_process_does_not_grow_over_trials(digits, monkeypatch):
         status = Path("/proc/self/status").read_text().splitlines()
         return next(int(l.split()[1]) / 1024 for l in status if l.startswith("VmRSS:"))
 
-    reports = []
-    resources = types.SimpleNamespace(required_resources={"CPU": 1, "GPU": 0})
-    monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: reports.append(metrics))
-    monkeypatch.setattr(tune, "get_checkpoint", lambda: None)
-    monkeypatch.setattr(tune, "get_context", lambda: types.SimpleNamespace(
-        get_trial_resources=lambda: resources))
-    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(
-        get_node_id=lambda: "local", get_actor_id=lambda: None))
     pipeline._AUGMENT_FNS.clear()
     rng = np.random.default_rng(0)
     optimizers = ["adam", "rmsprop", "sgd", "nadam"]
@@ -75,7 +64,7 @@ def test_a_reused_process_does_not_grow_over_trials(digits, monkeypatch):
         train(config, data=digits, max_epochs=1)
         gc.collect()
         rss.append(rss_mib())
-    assert len(reports) == 12  # every trial trained its epoch and reported it
+    assert len(trial_session.reports) == 12  # every trial trained its epoch and reported it
     assert rss[-1] <= 1.2 * rss[4], [round(r) for r in rss]
     # what grew before: one compiled augmentation kept per drawn (zoom, rotation), later one per
     # (flip, batch size); now one for every trial here

@@ -2,15 +2,13 @@
 checkpoints is what a plain loop of one `fit` per epoch gives on the same seed (weight average,
 best weights, patience, NaN, phase 2 of fine-tuning, a resumed trial), bit for bit.
 
-`train` runs in this process with Ray's per-trial API replaced by stand-ins (`Session`): no Ray
-process starts."""
+`train` runs in this process with Ray's per-trial API replaced by stand-ins (conftest's
+`trial_session`): no Ray process starts."""
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
-import types
 from pathlib import Path
 
 import numpy as np
@@ -23,37 +21,6 @@ from trainables.train import _resume, compiled_model, load_weights, new_session,
 
 BASE = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-2, "batch_size": 64,
         "dropout": 0.1, "seed": 0}
-
-
-class Session:
-    """What Ray gives a trial, stood in for: `reports` holds each (metrics, copy of its
-    checkpoint's folder or None); `checkpoint` is the one the trial starts from (None: new)."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.reports, self.checkpoint = folder, [], None
-
-    def report(self, metrics, checkpoint=None):
-        kept = None
-        if checkpoint is not None:  # Ray copies it before the trial removes its folder
-            kept = self.folder / f"checkpoint_{len(list(self.folder.iterdir())):06d}"
-            shutil.copytree(checkpoint.path, kept)
-        self.reports.append((metrics, kept))
-
-
-@pytest.fixture
-def session(tmp_path, monkeypatch) -> Session:
-    import ray
-    from ray import tune
-
-    stand_in = Session(tmp_path)
-    resources = types.SimpleNamespace(required_resources={"CPU": 1, "GPU": 0})
-    monkeypatch.setattr(tune, "report", stand_in.report)
-    monkeypatch.setattr(tune, "get_checkpoint", lambda: stand_in.checkpoint)
-    monkeypatch.setattr(tune, "get_context", lambda: types.SimpleNamespace(
-        get_trial_resources=lambda: resources))
-    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(
-        get_node_id=lambda: "local", get_actor_id=lambda: None))
-    return stand_in
 
 
 def reference(config: dict, data: Data, max_epochs: int,
@@ -105,7 +72,7 @@ def _same(ours: list, theirs: list) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def _check_against_reference(session: Session, config: dict, data: Data, max_epochs: int,
+def _check_against_reference(session, config: dict, data: Data, max_epochs: int,
                              rungs: tuple = (), every: int | None = None,
                              start: Path | None = None) -> list[dict]:
     """The trial's reports, best weights and test scores are those of the reference loop (from
@@ -139,39 +106,39 @@ def tiny() -> Data:
 
 
 def test_weight_average_best_weights_patience_and_rung_checkpoints_are_the_loops(
-        session, digits):
+        trial_session, digits):
     config = {**BASE, "ema_epochs": 0.5, "patience": 1, "monitor": "val_accuracy"}
     train(config, data=digits, max_epochs=10, rungs=(1, 3))
-    reported = _check_against_reference(session, config, digits, 10, rungs=(1, 3))
+    reported = _check_against_reference(trial_session, config, digits, 10, rungs=(1, 3))
     assert len(reported) < 10  # val_accuracy stalled (at 5-6 epochs here): patience ended it
 
 
-def test_a_non_finite_loss_ends_the_trial_as_the_loop_does(session, digits):
+def test_a_non_finite_loss_ends_the_trial_as_the_loop_does(trial_session, digits):
     """In phase 1 too: phase 2 of a BaseNet (no backbone to unfreeze) would raise."""
     config = {**BASE, "optimizer": "adam", "learning_rate": 1e9, "phase1_epochs": 2}
     train(config, data=digits, max_epochs=3, rungs=(2,))
-    reported = _check_against_reference(session, config, digits, 3, rungs=(2,))
+    reported = _check_against_reference(trial_session, config, digits, 3, rungs=(2,))
     assert reported[-1]["diverged"] and "test_accuracy" not in reported[-1]
 
 
 @pytest.mark.slow
-def test_a_resumed_trial_fits_from_its_checkpoints_epoch_as_the_loop_does(session, digits):
+def test_a_resumed_trial_fits_from_its_checkpoints_epoch_as_the_loop_does(trial_session, digits):
     """Every second epoch checkpointed; the trial restarted from epoch 2's checkpoint reports
     epochs 3 and 4 as the loop restarted from it does."""
     from ray import tune
 
     config = {**BASE, "optimizer": "sgd", "learning_rate": 0.05}
     train(config, data=digits, max_epochs=4, checkpoint_every=2)
-    _check_against_reference(session, config, digits, 4, every=2)
-    second = session.reports[1][1]
-    session.reports.clear()
-    session.checkpoint = tune.Checkpoint.from_directory(second)
+    _check_against_reference(trial_session, config, digits, 4, every=2)
+    second = trial_session.reports[1][1]
+    trial_session.reports.clear()
+    trial_session.checkpoint = tune.Checkpoint.from_directory(second)
     train(config, data=digits, max_epochs=4, checkpoint_every=2)
-    _check_against_reference(session, config, digits, 4, every=2, start=second)
+    _check_against_reference(trial_session, config, digits, 4, every=2, start=second)
 
 
 @pytest.mark.slow
-def test_two_phase_fine_tuning_with_a_weight_average_is_the_loops(session, tiny):
+def test_two_phase_fine_tuning_with_a_weight_average_is_the_loops(trial_session, tiny):
     """Phase 1 is one `fit`, phase 2 another after the recompile: phase 2 starts from the
     weights phase 1 trained (not from their average, which Keras would write into the model as
     a `fit` ends), as in the loop of one `fit` per epoch."""
@@ -179,4 +146,4 @@ def test_two_phase_fine_tuning_with_a_weight_average_is_the_loops(session, tiny)
               "phase1_epochs": 1, "unfreeze": 10, "optimizer": "sgd", "learning_rate": 0.01,
               "batch_size": 8, "dropout": 0.1, "seed": 0, "ema_epochs": 1}
     train(config, data=tiny, max_epochs=3, checkpoint_every=2)
-    _check_against_reference(session, config, tiny, 3, every=2)
+    _check_against_reference(trial_session, config, tiny, 3, every=2)
