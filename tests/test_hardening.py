@@ -212,7 +212,6 @@ def test_the_extremes_that_plan_accepts_run_a_working_search(tmp_path, extremes)
     assert "Traceback" not in proc.stdout + proc.stderr  # the driver's, or a trial process's
 
 
-
 @pytest.mark.slow
 def test_ray_shuts_down_once_the_trial_processes_have_exited(tmp_path, monkeypatch):
     """Tune asks each trial process to exit as Tuner.fit returns, and does not wait:
