@@ -24,6 +24,7 @@ p.add_argument("--seed", type=int, default=0)
 for flag in ("--num-samples", "--max-epochs", "--grace-period", "--reduction-factor"):
     p.add_argument(flag, type=int)
 p.add_argument("--storage", help=argparse.SUPPRESS)  # set for the worker processes
+p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
 args = p.parse_args()
 
 import optuna  # noqa: E402
@@ -41,9 +42,11 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def new_study(storage=None):
+    # Each worker process its own seed: samplers of one seed in two processes draw the same
+    # random trials (TPE's first 10 are random), and the study would run each of them twice.
     return optuna.create_study(
         study_name="peer", storage=storage, load_if_exists=True, direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=args.seed),
+        sampler=optuna.samplers.TPESampler(seed=args.seed + 1000 * args.worker),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=grace,
                                                       reduction_factor=factor))
 
@@ -100,7 +103,7 @@ else:
     study = new_study(JournalStorage(JournalFileBackend(storage)))
     for point in space.points_to_evaluate:
         study.enqueue_trial(point)
-    workers = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--storage", storage])
-               for _ in range(args.workers)]
+    workers = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--storage", storage,
+                                 "--worker", str(i)]) for i in range(args.workers)]
     if any(w.wait() for w in workers):
         sys.exit("a worker failed")
