@@ -19,6 +19,7 @@ from trainables.private_apis import point_trial_at, restored_run_config
 
 from driver import warm
 from driver.console import Console, searched_names
+from driver.halving import Halving
 from driver.settings import Settings
 
 
@@ -57,7 +58,6 @@ def make_tuner(settings: Settings, space: Space, data: Data, verbose: bool = Fal
     """The Tuner of this search. The console (driver/console.py) says what the trials do;
     `verbose` adds Ray Tune's own output (its status tables and per-trial boxes)."""
     from optuna.samplers import TPESampler
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     from trainables.train import train
@@ -117,9 +117,8 @@ def make_tuner(settings: Settings, space: Space, data: Data, verbose: bool = Fal
         # a warm start already evaluated the reports' points (they were its first trials)
         points_to_evaluate=None if storage else [{**p} for p in space.points_to_evaluate],
         sampler=TPESampler(seed=settings.seed), storage=storage, study_name=study_name)
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
-                              grace_period=budget.grace_period,
-                              reduction_factor=budget.reduction_factor)
+    scheduler = Halving(rungs=budget.rungs(), max_t=budget.max_epochs,
+                        reduction_factor=budget.reduction_factor)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -134,12 +135,18 @@ def test_resume_keeps_what_the_search_started_with_and_refuses_flags_that_change
 @pytest.mark.parametrize("budget", [Budget(24, 20, 2, 3), Budget(6, 4, 1, 2), Budget(4, 9, 1, 3),
                                     Budget(4, 6, 1, 3), Budget(4, 100, 5, 4), Budget(2, 4, 4, 3)])
 def test_the_rungs_are_where_ashas_scheduler_decides(budget):
-    from ray.tune.schedulers import ASHAScheduler
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
-                              grace_period=budget.grace_period,
-                              reduction_factor=budget.reduction_factor)
-    milestones = sorted(milestone for milestone, _ in scheduler._brackets[0]._rungs)
-    assert budget.rungs() == tuple(milestones)
+    """The trials checkpoint at budget.rungs(): the scheduler judges them there (below max_t),
+    and stops a trial at max_t."""
+    from driver.halving import Halving
+    scheduler = Halving(rungs=budget.rungs(), max_t=budget.max_epochs,
+                        reduction_factor=budget.reduction_factor)
+    assert scheduler.set_search_properties("val_accuracy", "max")
+    decisions = [scheduler.on_trial_result(None, SimpleNamespace(trial_id="a"), {
+        "training_iteration": epoch, "val_accuracy": 0.5}) for epoch in
+        range(1, budget.max_epochs + 1)]
+    assert decisions == ["CONTINUE"] * (budget.max_epochs - 1) + ["STOP"]
+    judged = tuple(r for r, recorded in scheduler.rungs.items() if "a" in recorded)
+    assert judged == tuple(r for r in budget.rungs() if r < budget.max_epochs)
 
 
 MAX = 2**31 - 1
