@@ -48,8 +48,9 @@ class Budget:
     reduction_factor: int = 3
 
     def rungs(self) -> tuple[int, ...]:
-        """The epochs at which ASHA may stop a trial, placed as Ray's ASHAScheduler places them
-        (with numpy's log, as it does, so that the rounding agrees)."""
+        """The epochs at which ASHA (driver/halving.py) may stop a trial, placed as Ray's
+        ASHAScheduler places them (with numpy's log, as it does, so that the rounding agrees for
+        experiments started with it, which resume with it)."""
         import numpy as np
         ratio = self.max_epochs / self.grace_period
         count = int(np.log(ratio) / np.log(self.reduction_factor) + 1)
