@@ -5,8 +5,8 @@ A trial reaching a rung (grace period x reduction factor^k epochs) goes on while
 ranks in the top 1/reduction factor of every result recorded at that rung, its own included; while
 the rung holds fewer than reduction-factor results, only while it is the best there. Ray's
 ASHAScheduler compares it with the results recorded before it (the first always goes on), which
-promotes more trials while rungs hold few results: about one more promotion in a 16-trial search at
-factor 3 (docs/benchmarks.md, "Time to quality against Optuna").
+promotes more trials while rungs hold few results (what the change bought: docs/benchmarks.md,
+"Mechanisms in the code").
 """
 
 from __future__ import annotations
