@@ -35,9 +35,10 @@ class Halving(FIFOScheduler):
         self.rungs = {r: {} for r in rungs if r < max_t}
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
-        if mode:
-            self._mode = mode
-        return super().set_search_properties(metric, mode, **spec)
+        if not super().set_search_properties(metric, mode, **spec):
+            return False
+        self._mode = mode or self._mode
+        return True
 
     def on_trial_add(self, tune_controller, trial) -> None:
         if self._mode not in ("min", "max"):

@@ -136,8 +136,15 @@ def test_resume_keeps_what_the_search_started_with_and_refuses_flags_that_change
                                     Budget(4, 6, 1, 3), Budget(4, 100, 5, 4), Budget(2, 4, 4, 3)])
 def test_the_rungs_are_where_ashas_scheduler_decides(budget):
     """The trials checkpoint at budget.rungs(): the scheduler judges them there (below max_t),
-    and stops a trial at max_t."""
+    and stops a trial at max_t; experiments started with Ray's ASHAScheduler resume with it,
+    whose rungs are the same (checked against Ray 2.60's private _brackets)."""
+    from ray.tune.schedulers import ASHAScheduler
+
     from driver.halving import Halving
+    ashas = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs,
+                          grace_period=budget.grace_period,
+                          reduction_factor=budget.reduction_factor)
+    assert budget.rungs() == tuple(sorted(milestone for milestone, _ in ashas._brackets[0]._rungs))
     scheduler = Halving(rungs=budget.rungs(), max_t=budget.max_epochs,
                         reduction_factor=budget.reduction_factor)
     assert scheduler.set_search_properties("val_accuracy", "max")
