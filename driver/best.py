@@ -13,6 +13,7 @@ import numpy as np
 
 from analysis.results import best_trial, load, ranked_trials
 from trainables.data import Data
+from trainables.evaluate import PROBABILITIES, scores_on_test
 
 from driver import child
 
@@ -29,10 +30,11 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1
     best trials) on the test set; returns the function that waits for the record (also written
     to best_test.json; None when no trial has a usable result).
 
-    A trial that finished its budget tested its best weights itself: without an ensemble that
-    score is the record, at once. Otherwise the test set's class probabilities of each trial
-    still to score come from its latest checkpoint's best weights, in a `tester` process: the
-    driver goes on writing the report while it predicts."""
+    A trial that finished its budget tested its best weights itself, and kept their test set's
+    class probabilities in its last checkpoint: the record, ensemble included, comes from those
+    at once. The probabilities of each trial still to score (one ASHA stopped, or whose last
+    checkpoint is damaged) come from its latest checkpoint's best weights, in a `tester` process:
+    the driver goes on writing the report while it predicts."""
     trials = load(experiment).trials
     best = best_trial(trials)
     if best is None or not best["checkpoint"]:
@@ -60,20 +62,27 @@ def score_best_trial(experiment: Path, data: Data, ensemble: int = 1
         scored = members  # the best trial among them, first
     else:
         scored = [] if tested else [best]
-    if not scored:
-        return lambda: written([])
-    task = (_test_probabilities, [(m["config"], Path(m["checkpoint"])) for m in scored], data)
+    shape = (len(data.y_test), data.num_classes)
+    kept = [kept_probabilities(Path(m["checkpoint"]), shape) for m in scored]
+    if all(p is not None for p in kept):
+        return lambda: written(kept)
+    task = (_test_probabilities, [(m["config"], Path(m["checkpoint"]))
+                                  for m, p in zip(scored, kept) if p is None], data)
     pools = [tester()]
     future = pools[0].submit(*task)
+
+    def merged(predicted: list[np.ndarray]) -> list[np.ndarray]:  # in the members' order
+        predicted = iter(predicted)
+        return [next(predicted) if p is None else p for p in kept]
 
     def wait() -> dict:
         from concurrent.futures.process import BrokenProcessPool
         try:
             try:
-                return written(future.result())
+                return written(merged(future.result()))
             except BrokenProcessPool:  # the tester died mid-test (killed, out of memory): once
                 pools.append(tester())  # more, in a new one
-                return written(pools[-1].submit(*task).result())
+                return written(merged(pools[-1].submit(*task).result()))
         except Exception as e:
             if not tested:  # no test score of the best trial: as an error in the search
                 raise
@@ -96,11 +105,14 @@ def ensemble_members(trials, size: int) -> list[dict]:
     return top[["trial_id", "config", "checkpoint"]].to_dict("records")
 
 
-def scores_on_test(probabilities: np.ndarray, labels: np.ndarray) -> dict:
-    """Test loss (cross-entropy, probabilities clipped as Keras clips them) and accuracy."""
-    picked = probabilities[np.arange(len(labels)), labels]
-    return {"test_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
-            "test_accuracy": float((probabilities.argmax(axis=1) == labels).mean())}
+def kept_probabilities(checkpoint: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The test set's class probabilities a trial kept in `checkpoint` (its last, if it finished
+    its budget); None when it holds none, or none of this `shape` (test images x classes)."""
+    try:
+        probabilities = np.load(checkpoint / PROBABILITIES)
+    except (OSError, ValueError):  # none; truncated or not an .npy
+        return None
+    return probabilities if probabilities.shape == shape else None
 
 
 def _prepare() -> None:
@@ -124,7 +136,7 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
     weights."""
     import keras
 
-    from trainables import pipeline
+    from trainables.evaluate import probabilities as predicted
     from trainables.train import built_model, load_weights
 
     probabilities = []
@@ -132,6 +144,5 @@ def _test_probabilities(members: list[tuple[dict, Path]], data: Data) -> list[np
         keras.backend.clear_session()
         model = built_model(config, data)
         model.set_weights(load_weights(checkpoint / "best.npz"))
-        probabilities.append(model.predict(pipeline.eval_batches(data, "test", config),
-                                           verbose=0))
+        probabilities.append(predicted(model, data, config))
     return probabilities

@@ -128,11 +128,13 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
     """The 5 trials with the best val accuracy (the best trial first), their test-set class
     probabilities averaged: each member's probabilities score as the trial's own Keras test did,
     the recorded score is that of their average, and the report and the console show it beside
-    the best trial's."""
+    the best trial's. A member that completed its budget kept those probabilities in its last
+    checkpoint."""
     import numpy as np
 
     from analysis.results import load as load_results
-    from driver.best import _test_probabilities, scores_on_test
+    from driver.best import _test_probabilities
+    from trainables.evaluate import PROBABILITIES, scores_on_test
     from trainables.loaders import load_digits
 
     folder, proc = smoke_search
@@ -152,7 +154,11 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
     for p, (_, member) in zip(np.array(probabilities)[tested], members[tested].iterrows()):
         own = scores_on_test(p, data.y_test)
         assert own["test_accuracy"] == pytest.approx(member["test_accuracy"], abs=1e-6)
-        assert own["test_loss"] == pytest.approx(member["test_loss"], rel=1e-4)
+        assert own["test_loss"] == pytest.approx(member["test_loss"], rel=1e-6)
+        np.testing.assert_allclose(np.load(Path(member["checkpoint"]) / PROBABILITIES), p,
+                                   atol=1e-6)
+    assert not any((Path(m["checkpoint"]) / PROBABILITIES).exists()
+                   for _, m in members[~tested].iterrows())  # ASHA stopped them
     averaged = scores_on_test(np.mean(probabilities, axis=0), data.y_test)
     assert record["ensemble"]["test_accuracy"] == pytest.approx(averaged["test_accuracy"])
     assert record["ensemble"]["test_loss"] == pytest.approx(averaged["test_loss"], rel=1e-5)
@@ -164,21 +170,60 @@ def test_search_tests_the_ensemble_of_its_best_trials(smoke_search):
             f"{averaged['test_accuracy']:.4f}, the ensemble of the 5 best") in proc.stdout
 
 
-def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_search, tmp_path,
-                                                                       capsys):
-    """A member's weights gone between choosing it and testing it (a disk error, a folder
-    removed): one warning line, and best_test.json with the best trial's own score, no ensemble."""
+def test_an_ensemble_of_members_that_kept_their_probabilities_needs_no_weights(smoke_search,
+                                                                              tmp_path):
+    """With every member's test-set probabilities in its last checkpoint, the record (ensemble
+    included) comes from them, without the tester: it is the search's own record even with every
+    best.npz gone, which the tester would need."""
+    import numpy as np
+
     from analysis.results import load as load_results
-    from driver.best import score_best_trial
+    from driver.best import _test_probabilities, score_best_trial
+    from trainables.evaluate import PROBABILITIES
     from trainables.loaders import load_digits
 
     copy = tmp_path / "copy"
     shutil.copytree(smoke_search[0], copy)
     record = json.loads((copy / "best_test.json").read_text())
     (copy / "best_test.json").unlink()
+    data = load_digits()
+    members = load_results(copy).trials.set_index("trial_id").loc[record["ensemble"]["trial_ids"]]
+    for _, member in members.iterrows():  # those ASHA stopped get theirs as a completed one would
+        if not (checkpoint := Path(member["checkpoint"])).joinpath(PROBABILITIES).exists():
+            [kept] = _test_probabilities([(member["config"], checkpoint)], data)
+            np.save(checkpoint / PROBABILITIES, kept)
+    for weights in copy.glob("trial_*/checkpoint_*/best.npz"):
+        weights.unlink()
+    scores = score_best_trial(copy, data, 5)()
+    assert scores["trial_id"] == record["trial_id"]
+    assert scores["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-6)
+    ensemble = scores["ensemble"]
+    assert ensemble["trial_ids"] == record["ensemble"]["trial_ids"]
+    assert ensemble["test_accuracy"] == pytest.approx(record["ensemble"]["test_accuracy"])
+    assert ensemble["test_loss"] == pytest.approx(record["ensemble"]["test_loss"], rel=1e-6)
+    assert json.loads((copy / "best_test.json").read_text()) == scores
+
+
+def test_an_ensemble_that_cannot_be_tested_leaves_the_best_trials_score(smoke_search, tmp_path,
+                                                                       capsys):
+    """A member's weights gone between choosing it and testing it (a disk error, a folder
+    removed), with no test-set probabilities kept: one warning line, and best_test.json with the
+    best trial's own score, no ensemble."""
+    from analysis.results import load as load_results
+    from driver.best import score_best_trial
+    from trainables.evaluate import PROBABILITIES
+    from trainables.loaders import load_digits
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_search[0], copy)
+    record = json.loads((copy / "best_test.json").read_text())
+    (copy / "best_test.json").unlink()
+    member = copy / f"trial_{record['ensemble']['trial_ids'][1]}"
+    for kept in member.glob(f"*/{PROBABILITIES}"):
+        kept.unlink()
     wait = score_best_trial(copy, load_digits(), 5)
     # The child imports Keras (seconds) before it reads any weights.
-    for weights in (copy / f"trial_{record['ensemble']['trial_ids'][1]}").glob("*/best.npz"):
+    for weights in member.glob("*/best.npz"):
         weights.unlink()
     own = load_results(copy).trials.set_index("trial_id").loc[record["trial_id"], "test_accuracy"]
     if own != own:  # ASHA stopped the best trial: its score came from the same child, which failed

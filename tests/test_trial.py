@@ -16,7 +16,7 @@ import pytest
 
 from trainables import optimizers, phases, pipeline
 from trainables.data import Data
-from trainables.evaluate import evaluate, scores
+from trainables.evaluate import PROBABILITIES, final_test, scores, scores_on_test
 from trainables.train import _resume, compiled_model, load_weights, new_session, train
 
 BASE = {"model": "basenet", "optimizer": "rmsprop", "learning_rate": 1e-2, "batch_size": 64,
@@ -63,7 +63,7 @@ def reference(config: dict, data: Data, max_epochs: int,
         if patience and waited >= patience:
             break
     model.set_weights(best)
-    return rows, best, evaluate(model, data, config)
+    return rows, best, final_test(model, data, config)[0]
 
 
 def _same(ours: list, theirs: list) -> None:
@@ -78,7 +78,7 @@ def _check_against_reference(session, config: dict, data: Data, max_epochs: int,
     """The trial's reports, best weights and test scores are those of the reference loop (from
     the checkpoint `start`); it wrote a checkpoint at `rungs`, every `every` epochs and at its
     last. Its reported metrics."""
-    rows, best, tested = reference(config, data, max_epochs, start)
+    rows, best, test_scores = reference(config, data, max_epochs, start)
     reported = [metrics for metrics, _ in session.reports]
     np.testing.assert_equal([{k: m[k] for k in row} for m, row in zip(reported, rows)], rows)
     assert len(reported) == len(rows)
@@ -86,14 +86,17 @@ def _check_against_reference(session, config: dict, data: Data, max_epochs: int,
         assert metrics["diverged"] == (not math.isfinite(row["loss"]))
         assert {"node_id", "devices", "precision", "threads", "params"} <= set(metrics)
     assert all("test_accuracy" not in m for m in reported[:-1])
-    assert {k: v for k, v in reported[-1].items() if k.startswith("test_")} == tested
+    assert {k: v for k, v in reported[-1].items() if k.startswith("test_")} == test_scores
     saved = [(m["epoch"], folder) for m, folder in session.reports if folder is not None]
     epochs = [row["epoch"] for row in rows]
     assert [epoch for epoch, _ in saved] == [
         e for e in epochs if e in rungs or (every and e % every == 0) or e == epochs[-1]]
     assert json.loads((saved[-1][1] / "state.json").read_text())["epoch"] == rows[-1]["epoch"]
-    if tested:
+    assert not any((folder / PROBABILITIES).exists() for _, folder in saved[:-1])
+    if test_scores:
         _same(load_weights(saved[-1][1] / "best.npz"), best)
+        kept = np.load(saved[-1][1] / PROBABILITIES)  # the test set's, for the driver's ensemble
+        assert scores_on_test(kept, data.y_test) == test_scores
     return reported
 
 

@@ -9,7 +9,8 @@ policy asks for one: at ASHA's `rungs`, at the trial's last epoch, and otherwise
 `checkpoint_every` epochs or, by default, once CHECKPOINT_PERIOD_S have passed since the last one.
 It stops `fit` when the trial is done: its last epoch, its patience run out, or a non-finite loss
 (`diverged: True`). The last result of a trial that finishes also holds `test_loss` and
-`test_accuracy`, measured with its best weights.
+`test_accuracy`, measured with its best weights, and its last checkpoint their test-set class
+probabilities (evaluate.PROBABILITIES).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import numpy as np
 from ray import tune
 
 from trainables import optimizers, staging
-from trainables.evaluate import scores
+from trainables.evaluate import PROBABILITIES, scores
 
 # By default, the most of a trial's training that a crash, a retry or a resume repeats. A BaseNet
 # checkpoint costs its trial a few percent of a digits epoch, and the driver an experiment
@@ -38,7 +40,7 @@ class Report(keras.callbacks.Callback):
     and `best_weights` are the trial's, new or restored from its checkpoint; `save(folder, model,
     best_weights, state)` writes a checkpoint's files (train._save). `facts` are reported
     unchanged every epoch (node, devices, precision, threads). `val`: the val split's batches;
-    `test(model)`: the model's test scores."""
+    `test(model)`: the model's test scores and test-set class probabilities."""
 
     def __init__(self, config: dict, state: dict, best_weights: list, facts: dict, *, val,
                  test: Callable, save: Callable, max_epochs: int, rungs: tuple[int, ...] = (),
@@ -51,6 +53,7 @@ class Report(keras.callbacks.Callback):
         self.monitor = config.get("monitor", "val_loss")
         self.sign = 1.0 if self.monitor.endswith("loss") else -1.0  # lower is better after it
         self.saved = time.monotonic()
+        self.probabilities = None  # the test set's, once tested
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         epoch += 1  # Keras counts from 0; the reports count epochs done
@@ -84,11 +87,13 @@ class Report(keras.callbacks.Callback):
         return epoch == self.max_epochs or bool(self.patience and state["waited"] >= self.patience)
 
     def _tested(self) -> dict:
-        """The test scores of the best weights; the model's weights stay as they were."""
+        """The test scores of the best weights (their probabilities kept for the checkpoint); the
+        model's weights stay as they were."""
         evaluated = self.model.get_weights()
         self.model.set_weights(self.best_weights)
         try:
-            return self.test(self.model)
+            scores, self.probabilities = self.test(self.model)
+            return scores
         finally:
             self.model.set_weights(evaluated)
 
@@ -104,6 +109,8 @@ class Report(keras.callbacks.Callback):
         try:
             with staging.folder() as folder:
                 self.save(Path(folder), self.model, self.best_weights, self.state)
+                if self.probabilities is not None:
+                    np.save(Path(folder) / PROBABILITIES, self.probabilities)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         except OSError as e:  # a full disk, a read-only or vanished storage folder
             raise RuntimeError(

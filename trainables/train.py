@@ -283,7 +283,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     report (the tests' fault drills, tests/drills.py)."""
     from trainables import phases, pipeline
     from trainables.callbacks import Report
-    from trainables.evaluate import evaluate
+    from trainables.evaluate import final_test
 
     facts = start_trial(config)
     if "fold" in config:  # a cross-validation study: this trial validates on one fold
@@ -292,7 +292,7 @@ def train(config: dict, *, data: Data, max_epochs: int, rungs: tuple[int, ...] =
     train_ds = pipeline.train_batches(data, config)
     report = Report(config, state, best_weights, facts,
                     val=pipeline.eval_batches(data, "val", config),
-                    test=lambda model: evaluate(model, data, config), save=_save,
+                    test=lambda model: final_test(model, data, config), save=_save,
                     max_epochs=max_epochs, rungs=rungs, checkpoint_every=checkpoint_every)
     fit = functools.partial(model.fit, train_ds, callbacks=[*callbacks, report], verbose=0,
                             shuffle=False)  # train_ds shuffles itself
