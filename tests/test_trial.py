@@ -150,3 +150,17 @@ def test_two_phase_fine_tuning_with_a_weight_average_is_the_loops(trial_session,
               "batch_size": 8, "dropout": 0.1, "seed": 0, "ema_epochs": 1}
     train(config, data=tiny, max_epochs=3, checkpoint_every=2)
     _check_against_reference(trial_session, config, tiny, 3, every=2)
+
+
+def test_the_driver_reads_only_test_probabilities_of_the_test_set(tmp_path):
+    """The ensemble takes a checkpoint's kept probabilities only when they load and are one row
+    per test image and one column per class; else the tester predicts them again."""
+    from driver.best import kept_probabilities
+
+    assert kept_probabilities(tmp_path, (4, 3)) is None  # none kept (a trial ASHA stopped)
+    kept = np.random.default_rng(0).random((4, 3), dtype=np.float32)
+    np.save(tmp_path / PROBABILITIES, kept)
+    np.testing.assert_array_equal(kept_probabilities(tmp_path, (4, 3)), kept)
+    assert kept_probabilities(tmp_path, (5, 3)) is None  # another test set's
+    (tmp_path / PROBABILITIES).write_bytes((tmp_path / PROBABILITIES).read_bytes()[:-8])
+    assert kept_probabilities(tmp_path, (4, 3)) is None  # truncated by a full disk
