@@ -216,17 +216,37 @@ def _tester_of(driver: int, tag: str) -> int | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def untested(tmp_path_factory) -> Path:
+    """A finished drill search without the test-set probabilities its trials kept: resumed, it
+    ends at once and its tester predicts every member of its ensemble."""
+    from trainables.evaluate import PROBABILITIES
+
+    storage = tmp_path_factory.mktemp("untested")
+    proc = run(*SEARCH, "--storage-path", storage, env=ENV)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for kept in storage.glob(f"basenet/trial_*/checkpoint_*/{PROBABILITIES}"):
+        kept.unlink()
+    return storage / "basenet"
+
+
 @pytest.mark.parametrize("when, ending", [
     *(("search", e) for e in ("end", "SIGINT", "SIGINT SIGINT", "SIGTERM", "SIGTERM SIGTERM",
                               "SIGKILL")),
     *(("test", e) for e in ("SIGINT", "SIGINT SIGINT", "SIGKILL", "tester crash"))])
-def test_no_process_of_the_search_outlives_it(tmp_path, when, ending):
+def test_no_process_of_the_search_outlives_it(tmp_path, when, ending, request):
     """However the search ends, nothing it started runs on: not Ray's processes, not the tester
     that scores the best trials once the trials have ended (it ignores SIGINT and SIGTERM, and
     outlived a double Ctrl-C blocked on a pipe). While it tests, a first signal only says so and
-    the search ends well; a second ends it at once; a tester killed is replaced."""
+    the search ends well; a second ends it at once; a tester killed is replaced. (The tester's
+    drills resume a finished search whose trials' kept probabilities are gone, so that the
+    tester predicts its whole ensemble.)"""
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--ensemble", "2",
+    resume = []
+    if when == "test":
+        shutil.copytree(request.getfixturevalue("untested"), tmp_path / "basenet")
+        resume = ["--resume"]
+    proc = subprocess.Popen([sys.executable, *map(str, SEARCH), "--ensemble", "2", *resume,
                              "--storage-path", str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **ENV, "CNN_SEARCH_TEST_TAG": tag})
