@@ -1,7 +1,8 @@
 """Time to quality: the suite against what a user would run instead, on digits (the default
-search) and on the full-size cifar100_25 stand-in (tests/standins.py).
+search) and on the full-size cifar100_25 stand-in (tests/standins.py), at the space's own budget
+and at a short one (WORKLOADS).
 
-    python bench/peers.py [--workloads digits cifar100_25] [--seeds 0 1 2]
+    python bench/peers.py [--workloads digits cifar100_25 cifar100_25-default] [--seeds 0 1 2]
                           [--systems suite optuna2 optuna1 kerastuner] [--standins DIR]
                           [--out FILE.json]
 
