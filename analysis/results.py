@@ -41,7 +41,8 @@ finished or not.
                             it was resumed at (retried); <NA>
     error          str      error.txt's exception line, "" when Ray wrote none
     checkpoint     str      its newest intact checkpoint folder, "" when none
-    config         object   params.json as a dict
+    config         object   params.json as a dict; {} for a trial that Ray failed before it
+                            started, whose folder holds error.txt alone
 
 `res.epochs` columns: trial_id (str), epoch (int64, Ray's training_iteration), loss, accuracy,
 val_loss, val_accuracy, training_time_s (float64; seconds of training up to the end of that
@@ -68,6 +69,7 @@ import pandas as pd
 
 METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 STATUSES = ["completed", "stopped", "diverged", "error", "unfinished", "not started"]
+TRIAL_FILES = ("params.json", "result.json", "error.txt")  # a folder with one of them is a trial
 
 TRIAL_COLUMNS = {  # the fixed columns of res.trials and their dtypes; config columns go between
     "trial_id": "str", "status": "str", "epochs": "int64", "best_epoch": "Int64",
@@ -309,6 +311,8 @@ def _trial(trial_dir: Path, folder: Path, search: dict, skipped: list):
     rel = str(trial_dir.relative_to(folder))
     rows = _read_rows(trial_dir / "result.json", f"{rel}/result.json", skipped)
     config, why = _read_json(trial_dir / "params.json")
+    if why == "missing" and not rows and (trial_dir / "error.txt").exists():
+        config, why = {}, None  # Ray failed it before it started: its error is all there is
     if why:
         from_rows = next((r["config"] for r in rows if isinstance(r.get("config"), dict)), None)
         if from_rows is None:
@@ -408,7 +412,7 @@ def load(folder) -> Results:
     skipped: list[tuple[str, str]] = []
     trials, epochs = [], []
     for trial_dir in sorted(p for p in folder.iterdir() if p.is_dir()
-                            and ((p / "params.json").exists() or (p / "result.json").exists())):
+                            and any((p / f).exists() for f in TRIAL_FILES)):
         got = _trial(trial_dir, folder, search, skipped)
         if got:
             trials.append(got[0])

@@ -25,8 +25,16 @@ from trainables.private_apis import quiet_token_auth_warning
 from driver import child, cluster, disk, record
 from driver.settings import Settings, UsageError
 
-# TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
-WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+WORKER_ENV = {
+    # TensorFlow's start-up chatter (oneDNN, CUDA probing) hides Ray's progress table.
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    # How long a reused trial process waits for the training thread of the trial Tune stopped
+    # there (ASHA) to end before it takes the next trial; past it, Tune fails that next trial
+    # before its first epoch and never retries it. Ray's 2 s is enough on an idle machine (the
+    # thread ends in milliseconds) but not on a loaded one: a smoke search in CI lost a trial so.
+    # The wait costs nothing when the thread ends sooner. A user's own setting wins.
+    "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60"),
+}
 # What TF_CPP_MIN_LOG_LEVEL cannot hide, as every trial process prints it before absl's logging
 # starts: absl's preamble, TensorFlow's C++ INFO lines (oneDNN is on, no CUDA drivers), and on a
 # machine without an NVIDIA driver the failed CUDA probe. Ray forwards each from every actor.

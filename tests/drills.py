@@ -11,6 +11,7 @@ search) goes on from the last checkpoint.
 from __future__ import annotations
 
 import tempfile
+import time
 
 import keras
 from ray import tune
@@ -48,6 +49,8 @@ class StorageVanishes(keras.callbacks.Callback):
 def train_with_faults(config: dict, **kwargs) -> None:
     """`train`, with the drills `config` names: `fail_once_at_epoch` (FailOnce),
     `fail_write_once_at_epoch` (StorageVanishes); none in a trial that starts from a checkpoint.
+    `slow_stop_s`: the trial's thread takes that long to end once Tune stops the trial, as on a
+    loaded machine.
     That is asked before it trains: Tune's checkpoint of a trial is the newest it reported."""
     drills = []
     if tune.get_checkpoint() is None:  # not a retry, nor a resumed search
@@ -59,5 +62,8 @@ def train_with_faults(config: dict, **kwargs) -> None:
     kept = tempfile.tempdir
     try:
         train(config, callbacks=drills, **kwargs)
+    except SystemExit:  # how Tune ends the thread of a trial it stopped (ASHA, a stopper)
+        time.sleep(config.get("slow_stop_s", 0))
+        raise
     finally:
         tempfile.tempdir = kept

@@ -489,6 +489,27 @@ def test_failures_table_lists_diverged_and_retried_trials(faults):
     assert "## Failures" in (faults / "report" / "README.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_trial_ray_failed_before_it_started_is_counted_as_an_error(smoke_search, tmp_path):
+    """Ray writes error.txt alone for a trial it failed before its first epoch (a reused process
+    that was not free in time, as Ray 2.60 words it): the report counts it, with its error."""
+    from analysis.__main__ import main
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke_search[0], copy, ignore=shutil.ignore_patterns("report", "optuna.db"))
+    (copy / "trial_0badf00d").mkdir()
+    (copy / "trial_0badf00d" / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-12-07_22-00-46)\nTrainable runner reuse requires "
+        "reset_config() to be implemented and return True.\n")
+    trials = load(copy).trials.set_index("trial_id")
+    assert len(trials) == 7
+    lost = trials.loc["0badf00d"]
+    assert (lost["status"], lost["epochs"], lost["config"]) == ("error", 0, {})
+    assert lost["error"].startswith("Trainable runner reuse requires reset_config()")
+    assert main([str(copy)]) == 0
+    failures = pd.read_csv(copy / "report" / "failures.csv", dtype={"trial_id": str})
+    assert "0badf00d" in set(failures["trial_id"]), failures
+
+
 BLOCKED = """
 import runpy, sys
 class Blocker:

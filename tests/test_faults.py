@@ -394,12 +394,14 @@ def test_resume_reads_the_earlier_hdf5_checkpoints_and_rejects_another_models(tm
 
 
 def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failures: int = 0,
-                 callbacks=()):
+                 callbacks=(), stop=None, **tune_config):
     """A real Tuner over fixed configurations, through the suite's own trainable with the fault
-    drills a configuration names (tests/drills.py)."""
+    drills a configuration names (tests/drills.py), in trial processes with the environment a
+    search gives them (driver.search.WORKER_ENV)."""
     import ray
     from ray import tune
 
+    from driver.search import WORKER_ENV
     from tests.drills import train_with_faults
     from trainables.loaders import load_digits
 
@@ -410,15 +412,16 @@ def _grid_search(storage: Path, configs: list[dict], max_epochs: int, max_failur
 
     keys = set(base) | {k for c in configs for k in c}
     derived = {k: tune.sample_from(lambda spec, k=k: pick(spec, k)) for k in keys}
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": WORKER_ENV})
     try:
         tuner = tune.Tuner(
             tune.with_parameters(train_with_faults, data=load_digits(),
                                  max_epochs=max_epochs, checkpoint_every=1),
             param_space={"case": tune.grid_search(configs), **derived},
-            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max"),
+            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", **tune_config),
             run_config=tune.RunConfig(name="faults", storage_path=str(storage), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures),
+                                      stop=stop, failure_config=tune.FailureConfig(max_failures),
                                       callbacks=list(callbacks)))
         return tuner.fit()
     finally:
@@ -467,6 +470,18 @@ def test_failed_trial_retries_from_its_checkpoint_and_nan_ends_only_its_trial(tm
     assert line(diverged).endswith(f"  diverged (loss not finite) at epoch {epochs}"), lines
     assert line(healthy).endswith("  completed") and "case={}" in line(healthy)
     assert [l for l in lines if l.startswith("[")][-1].startswith("[3 of 3 trials done, ")
+
+
+def test_a_reused_trial_process_waits_for_the_stopped_trial_to_end(tmp_path):
+    """Tune hands a process whose trial it stopped (ASHA, here a stopper) to the next trial once
+    the stopped trial's thread has ended; past TUNE_FUNCTION_THREAD_TIMEOUT_S (Ray's default 2 s)
+    it fails the next trial before its first epoch and never retries it: a trial lost on a loaded
+    machine. The suite's trial processes wait longer (driver.search.WORKER_ENV): four trials on
+    two processes, each thread taking 5 s to end, all train."""
+    results = _grid_search(tmp_path, [{"slow_stop_s": 5, "seed": s} for s in range(4)],
+                           max_epochs=3, stop={"training_iteration": 1}, reuse_actors=True)
+    assert not results.errors, results.errors
+    assert sorted(r.metrics["training_iteration"] for r in results) == [1, 1, 1, 1]
 
 
 @pytest.fixture
