@@ -477,8 +477,8 @@ def test_a_reused_trial_process_waits_for_the_stopped_trial_to_end(tmp_path):
     the stopped trial's thread has ended; past TUNE_FUNCTION_THREAD_TIMEOUT_S (Ray's default 2 s)
     it fails the next trial before its first epoch and never retries it: a trial lost on a loaded
     machine. The suite's trial processes wait longer (driver.search.WORKER_ENV): four trials on
-    two processes, each thread taking 5 s to end, all train."""
-    results = _grid_search(tmp_path, [{"slow_stop_s": 5, "seed": s} for s in range(4)],
+    two processes, each thread taking 3 s to end, all train."""
+    results = _grid_search(tmp_path, [{"slow_stop_s": 3, "seed": s} for s in range(4)],
                            max_epochs=3, stop={"training_iteration": 1}, reuse_actors=True)
     assert not results.errors, results.errors
     assert sorted(r.metrics["training_iteration"] for r in results) == [1, 1, 1, 1]
