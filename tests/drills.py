@@ -49,9 +49,9 @@ class StorageVanishes(keras.callbacks.Callback):
 def train_with_faults(config: dict, **kwargs) -> None:
     """`train`, with the drills `config` names: `fail_once_at_epoch` (FailOnce),
     `fail_write_once_at_epoch` (StorageVanishes); none in a trial that starts from a checkpoint.
+    That is asked before it trains: Tune's checkpoint of a trial is the newest it reported.
     `slow_stop_s`: the trial's thread takes that long to end once Tune stops the trial, as on a
-    loaded machine.
-    That is asked before it trains: Tune's checkpoint of a trial is the newest it reported."""
+    loaded machine."""
     drills = []
     if tune.get_checkpoint() is None:  # not a retry, nor a resumed search
         if config.get("fail_once_at_epoch"):
