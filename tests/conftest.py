@@ -15,16 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Session fixtures that run a real search. pytest-xdist runs a session fixture once in every
-# worker whose tests use it; grouped on one worker (`--dist loadgroup`, pytest.ini), their tests
-# make each search run once under `-n 2`.
-SHARED_SEARCHES = {"smoke_search", "study"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if SHARED_SEARCHES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("shared_searches"))
 
 
 def run(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
