@@ -31,8 +31,8 @@ WORKER_ENV = {
     # How long a reused trial process waits for the training thread of the trial Tune stopped
     # there (ASHA) to end before it takes the next trial; past it, Tune fails that next trial
     # before its first epoch and never retries it. Ray's 2 s is enough on an idle machine (the
-    # thread ends in milliseconds) but not on a loaded one: a smoke search in CI lost a trial so.
-    # The wait costs nothing when the thread ends sooner. A user's own setting wins.
+    # thread ends in milliseconds), not always on a loaded one (tests/test_faults.py rehearses
+    # it). The wait costs nothing when the thread ends sooner. A user's own setting wins.
     "TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60"),
 }
 # What TF_CPP_MIN_LOG_LEVEL cannot hide, as every trial process prints it before absl's logging
