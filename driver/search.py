@@ -196,7 +196,7 @@ def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> 
             results = tuner.fit()
         stop.finishing = True
         if guard.short:
-            return out_of_space(settings, guard.short, results)
+            return out_of_space(settings, guard.short)
         return finish(settings, space, data, results, stop.signal)
     except OSError as e:  # the storage is full, read-only or gone: say so, lose nothing more
         ray.shutdown()
@@ -206,11 +206,13 @@ def run(settings: Settings, space: Space, data: Data, verbose: bool = False) -> 
         return 2
 
 
-def out_of_space(settings: Settings, short: tuple[int, int], results) -> int:
+def out_of_space(settings: Settings, short: tuple[int, int]) -> int:
     """After the disk guard stopped the search: the report of what finished, if there is room
     for it (else the OSError reaches `run`), and the one line that says what to do."""
+    import ray
+
     from analysis import report
-    shut_down_ray(results)
+    ray.shutdown()
     path = report.write(settings.experiment)
     print(f"Report of the finished trials: {path}")
     room, need = short
@@ -220,46 +222,10 @@ def out_of_space(settings: Settings, short: tuple[int, int], results) -> int:
     return 2
 
 
-# Tune asks each trial process to exit as Tuner.fit returns, and does not wait: a trial process
-# still exiting (a fraction of a second, more on a busy machine) when ray.shutdown sends it
-# SIGTERM prints its own traceback, "(train pid=N) Traceback ... SystemExit", on the console.
-TRIALS_EXIT_S = 10.0
-
-
-def shut_down_ray(results=()) -> None:
-    """ray.shutdown, once the trial processes on this machine have exited, or TRIALS_EXIT_S
-    have passed: `results` (Tune's ResultGrid) names each trial's process and host."""
-    import platform
-    import time
-
-    import ray
-
-    host = platform.node()
-    last = [r.metrics or {} for r in results]  # {} or None: a trial without a result
-    pids = {m["pid"] for m in last if m.get("hostname") == host and "pid" in m}
-    deadline = time.monotonic() + TRIALS_EXIT_S
-    while (pids := {pid for pid in pids if running(pid)}) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    ray.shutdown()
-
-
-def running(pid: int) -> bool:
-    """Whether process `pid` exists and has not exited (on Linux, a zombie has)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:  # no /proc (macOS: it exists), or it exited just now
-        return not os.path.isdir("/proc")
-
-
 def finish(settings: Settings, space: Space, data: Data, results, signalled: int | None) -> int:
     """After Tuner.fit: the best trial's test score and the report, then the last line."""
+    import ray
+
     from analysis import report
     from driver.best import score_best_trial
 
@@ -274,7 +240,7 @@ def finish(settings: Settings, space: Space, data: Data, results, signalled: int
     # Without a signal, only the time budget ends a search early (Ray Tune keeps its clock in
     # the experiment: a resumed search whose budget is spent ends at once, as a finished one).
     out_of_time = incomplete and settings.time_budget is not None and signalled is None
-    ray_down = threading.Thread(target=shut_down_ray, args=(results,), name="ray-shutdown")
+    ray_down = threading.Thread(target=ray.shutdown, name="ray-shutdown")
     if incomplete and not out_of_time:
         # Ctrl-C: Ray saved the experiment's state; report what finished, then say how to go on.
         ray_down.start()  # Ray's processes take about a second to exit: the report meanwhile

@@ -624,3 +624,56 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_trial_clearly_and_resume_
     assert not resumed.errors
     assert all(r.metrics["training_iteration"] == 3 and "test_accuracy" in r.metrics
                for r in resumed)
+
+
+def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd):
+    """Ray's SIGTERM handler raises SystemExit in a worker's main thread; landing in a callback
+    the collector runs (the raylet sends it as Tune releases a trial's resources, whatever the
+    process is doing), it printed "Exception ignored ... SystemExit" with a traceback on the
+    search's console, and the process ran on. A trial process ends at once, printing nothing;
+    other exceptions in callbacks still print."""
+    import ray
+
+    @ray.remote
+    class TrialProcess:
+        def start(self) -> int:
+            from trainables.train import exit_quietly_on_signals
+            exit_quietly_on_signals()  # what start_trial does in a trial process
+            return os.getpid()
+
+        def collect(self, seconds: float, fail: bool = False) -> None:
+            import weakref
+
+            class Garbage:
+                pass
+
+            def callback(_):
+                time.sleep(seconds)
+                if fail:
+                    raise ValueError("a callback's own error")
+
+            garbage = Garbage()
+            self.ref = weakref.ref(garbage, callback)
+            del garbage  # the callback runs here, in the main thread
+
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
+    try:
+        actor = TrialProcess.remote()
+        pid = ray.get(actor.start.remote())
+        ray.get(actor.collect.remote(0, fail=True))
+        actor.collect.remote(30)
+        time.sleep(3)  # in the callback
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and "Z" not in \
+                Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:1] and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        ended = time.monotonic() < deadline
+        time.sleep(2)  # Ray forwards the worker's output to this process
+    finally:
+        ray.shutdown()
+    err = capfd.readouterr().err
+    assert ended, "the trial process ran on after its SIGTERM"
+    assert "ValueError: a callback's own error" in err
+    assert "SystemExit" not in err and err.count("Exception ignored") == 1, err

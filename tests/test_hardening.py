@@ -210,29 +210,3 @@ def test_the_extremes_that_plan_accepts_run_a_working_search(tmp_path, extremes)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Report: " in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr  # the driver's, or a trial process's
-
-
-@pytest.mark.slow
-def test_ray_shuts_down_once_the_trial_processes_have_exited(tmp_path, monkeypatch):
-    """Tune asks each trial process to exit as Tuner.fit returns, and does not wait:
-    ray.shutdown's SIGTERM would meet one still exiting, whose traceback would reach the console.
-    The driver's shutdown waits for them."""
-    import ray
-    from ray import tune
-
-    from driver.search import running, shut_down_ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    shutdown, seen = ray.shutdown, []
-    try:
-        results = tune.Tuner(lambda config: tune.report({"x": config["x"]}),
-                             param_space={"x": tune.grid_search([1, 2])},
-                             run_config=tune.RunConfig(storage_path=str(tmp_path),
-                                                       verbose=0)).fit()
-        pids = [r.metrics["pid"] for r in results]
-        monkeypatch.setattr(ray, "shutdown",
-                            lambda: seen.append([running(pid) for pid in pids]) or shutdown())
-        shut_down_ray(results)
-    finally:
-        shutdown()
-    assert seen == [[False, False]]

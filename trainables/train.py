@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -57,6 +58,27 @@ def freeze_imports() -> None:
     import gc
     gc.collect()
     gc.freeze()
+
+
+@functools.cache  # once per process
+def exit_quietly_on_signals() -> None:
+    """On SIGTERM (the raylet sends it as Tune releases a trial's resources, before its SIGKILL),
+    Ray's handler raises SystemExit in the trial process's main thread. Where that lands in a
+    callback Python cannot unwind (a weakref's, a __del__: the collector runs them at any time),
+    Python prints "Exception ignored ... SystemExit" with a traceback, which Ray forwards to the
+    search's console, and the process runs on. There the process ends as the signal asked, with
+    nothing printed; any other exception in such a callback is printed as before."""
+    printed = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, SystemExit):
+            code = unraisable.exc_value.code
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+        printed(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def visible_gpus() -> int:
@@ -250,6 +272,7 @@ def start_trial(config: dict) -> dict:
     configure_tensorflow(settings)
     if runtime.get_actor_id() is not None:  # a process of the trial's own, not a test's
         staging.remove_orphans()  # what killed trial processes left in the temporary directory
+        exit_quietly_on_signals()
     freeze_imports()
     new_session(settings["policy"], config["seed"])
     return {"node_id": runtime.get_node_id(),  # which machine of a cluster trained it
