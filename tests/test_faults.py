@@ -626,19 +626,35 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_trial_clearly_and_resume_
                for r in resumed)
 
 
+def _exited(pid: int) -> bool:
+    """Whether process `pid` has exited (gone, or a zombie its parent has not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd):
     """Ray's SIGTERM handler raises SystemExit in a worker's main thread; landing in a callback
     the collector runs (the raylet sends it as Tune releases a trial's resources, whatever the
     process is doing), it printed "Exception ignored ... SystemExit" with a traceback on the
     search's console, and the process ran on. A trial process ends at once, printing nothing;
-    other exceptions in callbacks still print."""
+    other exceptions in callbacks still print. The process is set up as a trial's
+    (trainables.train.start_trial)."""
     import ray
 
     @ray.remote
     class TrialProcess:
         def start(self) -> int:
-            from trainables.train import exit_quietly_on_signals
-            exit_quietly_on_signals()  # what start_trial does in a trial process
+            import types
+
+            from ray import tune
+
+            from trainables.train import start_trial
+            resources = types.SimpleNamespace(required_resources={"CPU": 1})
+            tune.get_context = lambda: types.SimpleNamespace(  # this actor is not in a Tuner
+                get_trial_resources=lambda: resources)
+            start_trial({"seed": 0})
             return os.getpid()
 
         def collect(self, seconds: float, fail: bool = False) -> None:
@@ -665,11 +681,8 @@ def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd
         time.sleep(3)  # in the callback
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and "Z" not in \
-                Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:1] and \
-                time.monotonic() < deadline:
+        while not (ended := _exited(pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        ended = time.monotonic() < deadline
         time.sleep(2)  # Ray forwards the worker's output to this process
     finally:
         ray.shutdown()
