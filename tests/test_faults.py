@@ -626,14 +626,6 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_trial_clearly_and_resume_
                for r in resumed)
 
 
-def _exited(pid: int) -> bool:
-    """Whether process `pid` has exited (gone, or a zombie its parent has not reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd):
     """Ray's SIGTERM handler raises SystemExit in a worker's main thread; landing in a callback
     the collector runs (the raylet sends it as Tune releases a trial's resources, whatever the
@@ -672,7 +664,9 @@ def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd
             self.ref = weakref.ref(garbage, callback)
             del garbage  # the callback runs here, in the main thread
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
+    tag = f"sigterm-{os.getpid()}"
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": {"CNN_SEARCH_TEST_TAG": tag}})
     try:
         actor = TrialProcess.remote()
         pid = ray.get(actor.start.remote())
@@ -681,7 +675,7 @@ def test_a_sigterm_that_lands_in_a_callback_ends_the_trial_process_quietly(capfd
         time.sleep(3)  # in the callback
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while not (ended := _exited(pid)) and time.monotonic() < deadline:
+        while not (ended := pid not in _tagged(tag)) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(2)  # Ray forwards the worker's output to this process
     finally:
